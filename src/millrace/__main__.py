@@ -1,0 +1,3 @@
+from millrace.cli.main import main
+
+main()

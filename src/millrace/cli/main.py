@@ -1,0 +1,117 @@
+"""``millrace``: one CLI for every role.
+
+Errors Millrace raises on purpose are printed as one line (exit 2 for bad settings, 1
+otherwise); tracebacks are for bugs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from millrace import __version__
+from millrace.exceptions import ConfigError, MillraceError
+from millrace.settings import Settings
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="millrace",
+    help="Millrace: self-hosted MLOps for tabular and time-series data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+users_app = typer.Typer(help="Manage users and API tokens.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+err = Console(stderr=True)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        msg = str(first.get("msg", exc)).removeprefix("Value error, ")
+        raise ConfigError(f"invalid settings: {msg}") from None
+
+
+def _fail(exc: MillraceError) -> None:
+    err.print(f"[bold red]error:[/] {exc.detail}", highlight=False)
+    raise typer.Exit(2 if isinstance(exc, ConfigError) else 1)
+
+
+@app.command()
+def version() -> None:
+    """Print Millrace's version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Bind address (MILLRACE_API_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (MILLRACE_API_PORT)")] = None,
+) -> None:
+    """Serve the warehouse API (OpenAPI docs at /docs).
+
+    Example: millrace api --port 8000
+    """
+    import uvicorn
+
+    from millrace.warehouse.api import create_app
+
+    try:
+        settings = load_settings()
+        application = create_app(settings)
+    except MillraceError as exc:
+        _fail(exc)
+        return
+    uvicorn.run(
+        application,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+    )
+
+
+@users_app.command("create")
+def users_create(
+    name: Annotated[str, typer.Argument(help="The user id, e.g. user123")],
+    admin: Annotated[bool, typer.Option("--admin", help="May act for every user")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Create a user and print its API token (shown once).
+
+    Example: millrace users create alice --admin
+    """
+    from millrace.warehouse.context import Warehouse
+    from millrace.warehouse.db import session_scope
+    from millrace.warehouse.users import create_user
+
+    try:
+        wh = Warehouse.open(load_settings())
+        try:
+            with session_scope(wh.sessions) as session:
+                user, token = create_user(session, user_id=name, is_admin=admin)
+        finally:
+            wh.close()
+    except MillraceError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        typer.echo(json.dumps({"user_id": user.id, "is_admin": user.is_admin, "token": token}))
+    else:
+        typer.echo(token)
+
+
+def main() -> None:  # pragma: no cover - console entry for `python -m millrace`
+    try:
+        app()
+    except MillraceError as exc:
+        err.print(f"error: {exc.detail}")
+        sys.exit(1)

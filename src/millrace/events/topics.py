@@ -1,0 +1,231 @@
+"""The seven topics of seed 004 and their payloads, field for field.
+
+Partner consumers written against seed 004 read these payloads as plain JSON, so field names
+and meanings do not change here; Millrace only adds optional fields (never renames) and wraps
+each payload in CloudEvents 1.0 attributes. Versions travel as the seed's ``"v3"`` strings.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "TOPICS",
+    "AutoMLTrigger",
+    "BiasReportCreated",
+    "BiasTrigger",
+    "CloudEvent",
+    "DatasetUploaded",
+    "EventPayload",
+    "ModelUploaded",
+    "Topic",
+    "XAIReportCreated",
+    "XAITrigger",
+    "new_event_id",
+]
+
+SOURCE = "/millrace/warehouse"
+
+
+class Topic(StrEnum):
+    DATASET = "dataset-events"
+    BIAS_TRIGGER = "bias-trigger-events"
+    BIAS = "bias-events"
+    AUTOML_TRIGGER = "automl-trigger-events"
+    AUTOML = "automl-events"
+    XAI_TRIGGER = "xai-trigger-events"
+    XAI = "xai-events"
+
+
+def new_event_id(event_type: str, subject_id: str) -> str:
+    """Seed-style readable id (``model_uploaded_<id>_<ts>``) made unique with a UUID."""
+    ts = int(datetime.now(UTC).timestamp())
+    return f"{event_type.replace('.', '_')}_{subject_id}_{ts}_{uuid.uuid4().hex[:12]}"
+
+
+def _now() -> str:
+    # The seed's timestamps are naive ISO strings; keep the format, but in UTC.
+    return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+class EventPayload(BaseModel):
+    """Fields every seed payload carries."""
+
+    model_config = ConfigDict(extra="allow")
+
+    event_type: str
+    event_id: str = ""
+    timestamp: str = Field(default_factory=_now)
+    user_id: str
+
+    topic: ClassVar[Topic]
+
+    def model_post_init(self, _context: Any) -> None:
+        if not self.event_id:
+            self.event_id = new_event_id(self.event_type, self.subject_id())
+
+    def subject_id(self) -> str:
+        return str(getattr(self, "dataset_id", None) or self.user_id)
+
+    def kafka_key(self) -> str:
+        """Seed 004 keys dataset events by ``dataset_id`` and model events by user+model."""
+        return str(getattr(self, "dataset_id", None) or self.user_id)
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class _JourneyHints(BaseModel):
+    target_column_name: str | None = None
+    task_type: str | None = None
+    sensitive_columns: list[str] | None = None
+    time_budget_s: float | None = None
+
+
+class DatasetUploaded(EventPayload, _JourneyHints):
+    topic: ClassVar[Topic] = Topic.DATASET
+    event_type: str = "dataset.uploaded"
+    dataset_id: str
+    version: str
+    name: str | None = None
+    file_count: int = 0
+    size_bytes: int = 0
+    files: list[str] = Field(default_factory=list)
+
+
+class BiasTrigger(EventPayload, _JourneyHints):
+    topic: ClassVar[Topic] = Topic.BIAS_TRIGGER
+    event_type: str = "bias.trigger"
+    dataset_id: str
+    version: str
+    journey_id: str | None = None
+
+
+class BiasReportCreated(EventPayload):
+    """``send_bias_event(dataset_id, user_id, bias_report_id, has_transformation_report,
+    target_column_name, task_type)`` in seed 004."""
+
+    topic: ClassVar[Topic] = Topic.BIAS
+    event_type: str = "bias.report.created"
+    dataset_id: str
+    bias_report_id: str | None
+    has_transformation_report: bool = False
+    target_column_name: str | None = None
+    task_type: str | None = None
+    version: str | None = None
+
+
+class AutoMLTrigger(EventPayload, _JourneyHints):
+    topic: ClassVar[Topic] = Topic.AUTOML_TRIGGER
+    event_type: str = "automl.trigger"
+    dataset_id: str
+    version: str
+    bias_report_id: str | None = None
+    journey_id: str | None = None
+
+
+class ModelUploaded(EventPayload):
+    topic: ClassVar[Topic] = Topic.AUTOML
+    event_type: str = "model.uploaded"
+    model_id: str
+    dataset_id: str | None = None
+    version: str
+    framework: str | None = None
+    model_type: str | None = None
+    algorithm: str | None = None
+    model_size_mb: float = 0.0
+    training_accuracy: float | None = None
+    validation_accuracy: float | None = None
+    test_accuracy: float | None = None
+
+    def subject_id(self) -> str:
+        return self.model_id
+
+    def kafka_key(self) -> str:
+        return f"{self.user_id}_{self.model_id}"
+
+
+class XAITrigger(EventPayload):
+    topic: ClassVar[Topic] = Topic.XAI_TRIGGER
+    event_type: str = "xai.trigger"
+    model_id: str
+    dataset_id: str | None = None
+    version: str
+    framework: str | None = None
+    model_type: str | None = None
+    source_event: str = "model.uploaded"
+
+    def subject_id(self) -> str:
+        return self.model_id
+
+    def kafka_key(self) -> str:
+        return f"{self.user_id}_{self.model_id}"
+
+
+class XAIReportCreated(EventPayload):
+    topic: ClassVar[Topic] = Topic.XAI
+    event_type: str = "xai.report.created"
+    dataset_id: str | None = None
+    model_id: str | None = None
+    xai_report_id: str
+    report_type: str
+    level: str
+
+    def kafka_key(self) -> str:
+        return str(self.dataset_id or f"{self.user_id}_{self.model_id}")
+
+
+TOPICS: dict[Topic, type[EventPayload]] = {
+    Topic.DATASET: DatasetUploaded,
+    Topic.BIAS_TRIGGER: BiasTrigger,
+    Topic.BIAS: BiasReportCreated,
+    Topic.AUTOML_TRIGGER: AutoMLTrigger,
+    Topic.AUTOML: ModelUploaded,
+    Topic.XAI_TRIGGER: XAITrigger,
+    Topic.XAI: XAIReportCreated,
+}
+
+
+class CloudEvent(BaseModel):
+    """CloudEvents 1.0 attributes around a seed payload (binary content mode on Kafka)."""
+
+    id: str
+    source: str = SOURCE
+    type: str
+    specversion: Literal["1.0"] = "1.0"
+    time: datetime
+    subject: str
+    datacontenttype: Literal["application/json"] = "application/json"
+    topic: Topic
+    key: str
+    data: dict[str, Any]
+
+    @classmethod
+    def wrap(cls, payload: EventPayload, subject: str, source: str = SOURCE) -> CloudEvent:
+        return cls(
+            id=payload.event_id,
+            source=source,
+            type=f"io.millrace.{payload.event_type}",
+            time=datetime.now(UTC),
+            subject=subject,
+            topic=payload.topic,
+            key=payload.kafka_key(),
+            data=payload.body(),
+        )
+
+    def kafka_headers(self) -> list[tuple[str, bytes]]:
+        attrs = {
+            "ce_id": self.id,
+            "ce_source": self.source,
+            "ce_type": self.type,
+            "ce_specversion": self.specversion,
+            "ce_time": self.time.isoformat(),
+            "ce_subject": self.subject,
+            "content-type": self.datacontenttype,
+        }
+        return [(k, v.encode()) for k, v in attrs.items()]

@@ -1,0 +1,100 @@
+"""One typed settings object for every Millrace role.
+
+Built once by the CLI callback or the app factory and passed down; never at import time.
+Environment variables use the ``MILLRACE_`` prefix, except seed 000's ``USE_KFP`` and
+``USE_KAFKA`` flags, which keep their historical names so existing deployments work.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["EventBusKind", "Settings"]
+
+GiB = 1024**3
+
+
+class EventBusKind(StrEnum):
+    EMBEDDED = "embedded"
+    KAFKA = "kafka"
+
+
+class Settings(BaseSettings):
+    """Where Millrace keeps its state and how it reaches its backends."""
+
+    model_config = SettingsConfigDict(env_prefix="MILLRACE_", extra="ignore")
+
+    home: Path = Field(default=Path(".millrace"), description="Data dir for embedded backends.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default SQLite in the data dir."
+    )
+    storage_url: str | None = Field(
+        default=None, description="Local folder (path or file://) or s3://bucket/prefix."
+    )
+    s3_endpoint_url: str | None = Field(default=None, description="For MinIO or moto.")
+    s3_region: str = "us-east-1"
+    event_bus: str = Field(default="embedded", description="'embedded' or kafka://host:port.")
+    mlflow_tracking_uri: str | None = Field(
+        default=None, description="Default: sqlite in the data dir."
+    )
+    use_kfp: bool = Field(
+        default=True, validation_alias=AliasChoices("USE_KFP", "MILLRACE_USE_KFP")
+    )
+    use_kafka: bool = Field(
+        default=False, validation_alias=AliasChoices("USE_KAFKA", "MILLRACE_USE_KAFKA")
+    )
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    max_upload_bytes: int = Field(default=5 * GiB, gt=0)
+    zip_max_files: int = Field(default=10_000, gt=0)
+    zip_max_total_bytes: int = Field(default=20 * GiB, gt=0)
+    zip_max_ratio: float = Field(default=200.0, gt=1)
+    upload_chunk_bytes: int = Field(default=1024 * 1024, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.use_kfp and self.use_kafka:
+            raise ValueError(
+                "USE_KFP and USE_KAFKA are both on; pick one pipeline runner "
+                "(set USE_KFP=0 to use the Kafka-chained runner)"
+            )
+        kind = self.event_bus.split("://", 1)[0]
+        if kind not in {k.value for k in EventBusKind}:
+            raise ValueError(
+                f"MILLRACE_EVENT_BUS={self.event_bus!r}: expected 'embedded' or kafka://host:port"
+            )
+        return self
+
+    # Derived values are properties, not fields, so a changed home moves them all.
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'millrace.db').resolve()}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or str((self.home / "objects").resolve())
+
+    @property
+    def resolved_mlflow_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def event_bus_kind(self) -> EventBusKind:
+        return EventBusKind(self.event_bus.split("://", 1)[0])
+
+    @property
+    def kafka_bootstrap(self) -> str | None:
+        if self.event_bus_kind is not EventBusKind.KAFKA:
+            return None
+        return urlparse(self.event_bus).netloc
+
+    def ensure_home(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""The data warehouse: datasets, AI models and reports, their storage and their events."""

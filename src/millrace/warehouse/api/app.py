@@ -1,0 +1,59 @@
+"""The warehouse API application factory.
+
+The same routers are mounted twice: under ``/api/v1`` (documented) and at the root, where
+seed 004's partner clients expect ``/datasets/upload/{user_id}`` and friends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from millrace import __version__
+from millrace.settings import Settings
+from millrace.warehouse.api.errors import install_error_handlers
+from millrace.warehouse.api.idempotency import IdempotencyMiddleware
+from millrace.warehouse.api.limits import BodyLimitMiddleware
+from millrace.warehouse.api.routes import ai_models, datasets, health, reports, users
+from millrace.warehouse.context import Warehouse
+
+__all__ = ["create_app"]
+
+
+def _resources() -> APIRouter:
+    router = APIRouter()
+    for module in (datasets, ai_models, reports):
+        router.include_router(module.router)
+    return router
+
+
+def create_app(settings: Settings | None = None, warehouse: Warehouse | None = None) -> FastAPI:
+    settings = settings or (warehouse.settings if warehouse else Settings())
+    wh = warehouse or Warehouse.open(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if warehouse is None:
+            wh.close()
+
+    app = FastAPI(
+        title="Millrace",
+        version=__version__,
+        description="Datasets, models and reports for Millrace's journeys.",
+        lifespan=lifespan,
+    )
+    app.state.warehouse = wh
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(health.router, prefix="/api/v1")
+    app.include_router(users.router, prefix="/api/v1")
+    resources = _resources()
+    app.include_router(resources, prefix="/api/v1")
+    app.include_router(resources, include_in_schema=False)
+    # Outermost first: the body cap applies before an idempotent replay or a route runs.
+    app.add_middleware(IdempotencyMiddleware, warehouse=wh)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    return app

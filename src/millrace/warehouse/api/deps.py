@@ -1,0 +1,48 @@
+"""Request dependencies as ``Annotated`` aliases resolved from ``app.state``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from millrace.exceptions import PermissionDeniedError
+from millrace.warehouse.context import Warehouse
+from millrace.warehouse.db import session_scope
+from millrace.warehouse.models import User
+from millrace.warehouse.users import authenticate
+
+__all__ = ["AdminUser", "CurrentUser", "WarehouseDep"]
+
+_bearer = HTTPBearer(auto_error=False, description="An API token from `millrace users create`")
+
+
+def get_warehouse(request: Request) -> Warehouse:
+    return request.app.state.warehouse  # type: ignore[no-any-return]
+
+
+WarehouseDep = Annotated[Warehouse, Depends(get_warehouse)]
+
+
+def current_user(
+    wh: WarehouseDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    # A short session of its own: uploads must not hold a DB transaction while streaming.
+    with session_scope(wh.sessions) as session:
+        user = authenticate(session, credentials.credentials if credentials else None)
+        session.expunge(user)
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def admin_user(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise PermissionDeniedError("this action needs an admin token")
+    return user
+
+
+AdminUser = Annotated[User, Depends(admin_user)]

@@ -1,0 +1,1 @@
+"""Route modules; each is thin and calls the warehouse services."""

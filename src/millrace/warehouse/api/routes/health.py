@@ -1,0 +1,58 @@
+"""``/health`` checks each backend for real and names the ones that are down."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from millrace.exceptions import BackendUnavailableError
+from millrace.settings import EventBusKind
+from millrace.warehouse.api.deps import WarehouseDep
+from millrace.warehouse.context import Warehouse
+from millrace.warehouse.db import ping
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["health"])
+
+
+def _kafka_ping(bootstrap: str) -> None:
+    try:
+        from confluent_kafka.admin import AdminClient
+    except ImportError:
+        raise BackendUnavailableError("confluent-kafka is not installed") from None
+    client = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 3000})
+    try:
+        client.list_topics(timeout=3)
+    except Exception as exc:  # confluent-kafka raises KafkaException with varied codes
+        raise BackendUnavailableError(f"Kafka at {bootstrap} unreachable: {exc}") from exc
+
+
+def _checks(wh: Warehouse) -> dict[str, Callable[[], None]]:
+    def event_bus() -> None:
+        if wh.settings.event_bus_kind is EventBusKind.KAFKA:
+            _kafka_ping(wh.settings.kafka_bootstrap or "")
+        else:  # the embedded log lives in the metadata DB
+            ping(wh.engine)
+
+    return {"database": lambda: ping(wh.engine), "storage": wh.storage.ping, "event_bus": event_bus}
+
+
+@router.get("/health", summary="Check the database, storage and event bus")
+def health(wh: WarehouseDep, response: Response) -> JSONResponse:
+    results: dict[str, Any] = {}
+    for name, check in _checks(wh).items():
+        started = time.perf_counter()
+        try:
+            check()
+            results[name] = {"status": "up"}
+        except Exception as exc:  # any failure means "down"; the reason is reported
+            results[name] = {"status": "down", "error": str(exc).splitlines()[0][:300]}
+        results[name]["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    down = [n for n, r in results.items() if r["status"] == "down"]
+    body = {"status": "down" if down else "up", "down": down, "checks": results}
+    return JSONResponse(body, status_code=503 if down else 200)

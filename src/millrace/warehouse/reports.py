@@ -1,0 +1,166 @@
+"""Bias, transformation and XAI reports, each tied to a dataset (and version) the owner has.
+
+JSON reports live in the row; XAI reports are HTML files in object storage. Bias and XAI
+reports announce themselves on ``bias-events`` and ``xai-events`` through the outbox.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from millrace.events.outbox import add_event
+from millrace.events.topics import BiasReportCreated, XAIReportCreated
+from millrace.exceptions import InvalidInputError, NotFoundError
+from millrace.warehouse.assets import get_asset, get_version
+from millrace.warehouse.context import Warehouse
+from millrace.warehouse.db import session_scope
+from millrace.warehouse.ids import version_label
+from millrace.warehouse.models import AssetKind, Report, ReportKind
+
+__all__ = [
+    "XAI_LEVELS",
+    "XAI_TYPES",
+    "create_json_report",
+    "create_xai_report",
+    "get_report",
+    "list_reports",
+]
+
+XAI_TYPES = {"model_explanation", "data_explanation"}
+XAI_LEVELS = {"beginner", "expert"}
+
+
+def _dataset_version(session: Session, owner_id: str, dataset_id: str, version: int | None) -> int:
+    asset = get_asset(session, AssetKind.DATASET, owner_id, dataset_id)
+    return get_version(session, asset, version).version
+
+
+def create_json_report(
+    wh: Warehouse,
+    *,
+    kind: ReportKind,
+    owner_id: str,
+    dataset_id: str,
+    dataset_version: int | None,
+    content: dict[str, Any],
+    target_column: str | None = None,
+    task_type: str | None = None,
+    has_transformation_report: bool = False,
+) -> Report:
+    with session_scope(wh.sessions) as session:
+        number = _dataset_version(session, owner_id, dataset_id, dataset_version)
+        report = Report(
+            report_id=uuid.uuid4().hex,
+            kind=kind.value,
+            owner_id=owner_id,
+            dataset_id=dataset_id,
+            dataset_version=number,
+            content=content,
+        )
+        session.add(report)
+        if kind is ReportKind.BIAS:
+            payload = BiasReportCreated(
+                user_id=owner_id,
+                dataset_id=dataset_id,
+                bias_report_id=report.report_id,
+                has_transformation_report=has_transformation_report,
+                target_column_name=target_column,
+                task_type=task_type,
+                version=version_label(number),
+            )
+            add_event(session, payload, subject=f"bias-reports/{report.report_id}")
+    return report
+
+
+def create_xai_report(
+    wh: Warehouse,
+    *,
+    owner_id: str,
+    dataset_id: str,
+    dataset_version: int | None,
+    model_id: str | None,
+    report_type: str,
+    level: str,
+    html: BinaryIO,
+) -> Report:
+    if report_type not in XAI_TYPES:
+        raise InvalidInputError(f"report_type must be one of {sorted(XAI_TYPES)}")
+    if level not in XAI_LEVELS:
+        raise InvalidInputError(f"level must be one of {sorted(XAI_LEVELS)}")
+    with session_scope(wh.sessions) as session:
+        number = _dataset_version(session, owner_id, dataset_id, dataset_version)
+        model_version = None
+        if model_id is not None:
+            model = get_asset(session, AssetKind.MODEL, owner_id, model_id)
+            model_version = get_version(session, model).version
+    report_id = uuid.uuid4().hex
+    obj = wh.storage.put(
+        f"reports/{owner_id}/xai/{report_id}.html", html, limit=wh.settings.max_upload_bytes
+    )
+    try:
+        if obj.size_bytes == 0:
+            raise InvalidInputError("the XAI report file is empty")
+        with session_scope(wh.sessions) as session:
+            report = Report(
+                report_id=report_id,
+                kind=ReportKind.XAI.value,
+                owner_id=owner_id,
+                dataset_id=dataset_id,
+                dataset_version=number,
+                model_id=model_id,
+                model_version=model_version,
+                report_type=report_type,
+                level=level,
+                storage_key=obj.key,
+                size_bytes=obj.size_bytes,
+                sha256=obj.sha256,
+            )
+            session.add(report)
+            payload = XAIReportCreated(
+                user_id=owner_id,
+                dataset_id=dataset_id,
+                model_id=model_id,
+                xai_report_id=report_id,
+                report_type=report_type,
+                level=level,
+            )
+            add_event(session, payload, subject=f"xai-reports/{report_id}")
+    except BaseException:
+        wh.storage.delete(obj.key)
+        raise
+    return report
+
+
+def get_report(session: Session, kind: ReportKind, owner_id: str | None, report_id: str) -> Report:
+    stmt = select(Report).where(Report.kind == kind.value, Report.report_id == report_id)
+    if owner_id is not None:
+        stmt = stmt.where(Report.owner_id == owner_id)
+    report = session.scalars(stmt).one_or_none()
+    if report is None:
+        raise NotFoundError(f"{kind.value} report {report_id!r} not found")
+    return report
+
+
+def list_reports(
+    session: Session,
+    kind: ReportKind,
+    owner_id: str | None,
+    dataset_id: str | None = None,
+    limit: int = 50,
+    cursor: int | None = None,
+) -> tuple[list[Report], int | None]:
+    stmt = select(Report).where(Report.kind == kind.value)
+    if owner_id is not None:
+        stmt = stmt.where(Report.owner_id == owner_id)
+    if dataset_id is not None:
+        stmt = stmt.where(Report.dataset_id == dataset_id)
+    if cursor is not None:
+        stmt = stmt.where(Report.pk < cursor)
+    items = list(session.scalars(stmt.order_by(Report.pk.desc()).limit(limit + 1)))
+    more = len(items) > limit
+    items = items[:limit]
+    return items, (items[-1].pk if more and items else None)

@@ -1,0 +1,83 @@
+"""Users and API tokens.
+
+Tokens are random 32-byte secrets shown once; only their SHA-256 is stored, so a leaked
+database does not leak working credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from millrace.exceptions import AuthError, ConflictError, NotFoundError, PermissionDeniedError
+from millrace.warehouse.ids import check_id
+from millrace.warehouse.models import ApiToken, User
+
+__all__ = [
+    "act_as",
+    "authenticate",
+    "create_token",
+    "create_user",
+    "get_user",
+    "hash_token",
+]
+
+TOKEN_PREFIX = "mr_"  # noqa: S105 - a prefix that makes leaked tokens greppable
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_user(session: Session, *, user_id: str, is_admin: bool = False) -> tuple[User, str]:
+    """Create a user with a first token; returns the user and the token (shown once)."""
+    check_id(user_id, "user_id")
+    if session.get(User, user_id) is not None:
+        raise ConflictError(f"user {user_id!r} already exists")
+    user = User(id=user_id, is_admin=is_admin)
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise ConflictError(f"user {user_id!r} already exists") from None
+    return user, create_token(session, user=user)
+
+
+def create_token(session: Session, *, user: User, name: str = "default") -> str:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, token_sha256=hash_token(token), name=name))
+    session.flush()
+    return token
+
+
+def get_user(session: Session, user_id: str) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFoundError(f"user {user_id!r} not found")
+    return user
+
+
+def authenticate(session: Session, token: str | None) -> User:
+    if not token:
+        raise AuthError("missing bearer token: send 'Authorization: Bearer <token>'")
+    row = session.scalars(
+        select(ApiToken).where(ApiToken.token_sha256 == hash_token(token), ~ApiToken.revoked)
+    ).one_or_none()
+    if row is None:
+        raise AuthError("the bearer token is not valid")
+    return get_user(session, row.user_id)
+
+
+def act_as(session: Session, actor: User, user_id: str | None) -> str:
+    """The user a request acts for: the token's own, or (admins only) the one named."""
+    if user_id is None or user_id == actor.id:
+        return actor.id
+    if not actor.is_admin:
+        raise PermissionDeniedError(
+            f"user_id {user_id!r} does not match the token's user {actor.id!r}"
+        )
+    return get_user(session, user_id).id

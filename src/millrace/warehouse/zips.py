@@ -1,0 +1,131 @@
+"""Reading uploaded zip archives without trusting them.
+
+Every entry is checked before anything is extracted: no absolute paths, no ``..``, no
+symlinks, no encrypted entries, a bounded number of files, a bounded total size and a
+bounded compression ratio. Sizes in the archive's headers can lie, so extraction counts the
+bytes it actually inflates and stops at the declared size.
+"""
+
+from __future__ import annotations
+
+import stat
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO, BinaryIO
+
+from millrace.exceptions import InvalidInputError, PayloadTooLargeError
+
+__all__ = ["ZipLimits", "safe_entries"]
+
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    max_files: int
+    max_total_bytes: int
+    max_ratio: float
+
+
+def _clean_name(info: zipfile.ZipInfo) -> str:
+    raw = info.filename
+    if "\\" in raw or "\x00" in raw:
+        raise InvalidInputError(f"zip entry {raw!r} has a backslash or NUL in its name")
+    path = PurePosixPath(raw)
+    if path.is_absolute() or (len(raw) > 1 and raw[1] == ":"):
+        raise InvalidInputError(f"zip entry {raw!r} has an absolute path")
+    if any(part == ".." for part in path.parts):
+        raise InvalidInputError(f"zip entry {raw!r} points outside the archive ('..')")
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        raise InvalidInputError(f"zip entry {raw!r} is a symbolic link; links are not accepted")
+    if info.flag_bits & 0x1:
+        raise InvalidInputError(f"zip entry {raw!r} is encrypted")
+    parts = [p for p in path.parts if p not in {"", "."}]
+    if not parts:
+        raise InvalidInputError(f"zip entry {raw!r} has no file name")
+    return "/".join(parts)
+
+
+def _plan(
+    zf: zipfile.ZipFile, limits: ZipLimits, preserve: bool
+) -> list[tuple[zipfile.ZipInfo, str]]:
+    infos = [i for i in zf.infolist() if not i.is_dir()]
+    if not infos:
+        raise InvalidInputError("the zip archive contains no files")
+    if len(infos) > limits.max_files:
+        raise PayloadTooLargeError(
+            f"the zip archive has {len(infos)} files; the limit is {limits.max_files}"
+        )
+    total = sum(i.file_size for i in infos)
+    if total > limits.max_total_bytes:
+        raise PayloadTooLargeError(
+            f"the zip archive expands to {total} bytes; the limit is {limits.max_total_bytes}"
+        )
+    plan: list[tuple[zipfile.ZipInfo, str]] = []
+    seen: set[str] = set()
+    for info in infos:
+        name = _clean_name(info)
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > _CHUNK and ratio > limits.max_ratio:
+            raise PayloadTooLargeError(
+                f"zip entry {info.filename!r} expands {ratio:.0f}x; the limit is "
+                f"{limits.max_ratio:.0f}x (zip bomb?)"
+            )
+        if not preserve:
+            name = PurePosixPath(name).name
+        if name in seen:
+            raise InvalidInputError(
+                f"two zip entries map to {name!r}; upload with preserve_structure=true"
+            )
+        seen.add(name)
+        plan.append((info, name))
+    return plan
+
+
+def _extract(zf: zipfile.ZipFile, info: zipfile.ZipInfo, out: IO[bytes]) -> None:
+    written = 0
+    with zf.open(info) as src:
+        while chunk := src.read(_CHUNK):
+            written += len(chunk)
+            if written > info.file_size:
+                raise InvalidInputError(
+                    f"zip entry {info.filename!r} inflates past its declared size"
+                )
+            out.write(chunk)
+
+
+@contextmanager
+def safe_entries(
+    archive: BinaryIO, limits: ZipLimits, *, preserve_structure: bool = True
+) -> Iterator[Iterator[tuple[str, BinaryIO]]]:
+    """Yield ``(relative_path, stream)`` per entry, each extracted to a temp file in turn."""
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError):
+        raise InvalidInputError("the upload is not a valid zip archive") from None
+    with zf, tempfile.TemporaryDirectory(prefix="millrace-zip-") as tmp:
+        try:
+            plan = _plan(zf, limits, preserve_structure)
+        except (zipfile.BadZipFile, NotImplementedError, ValueError) as exc:
+            raise InvalidInputError(f"the zip archive is damaged: {exc}") from None
+
+        def entries() -> Iterator[tuple[str, BinaryIO]]:
+            target = Path(tmp) / "entry"
+            for info, name in plan:
+                with target.open("w+b") as out:
+                    try:
+                        _extract(zf, info, out)
+                    except (zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error) as exc:
+                        raise InvalidInputError(
+                            f"zip entry {info.filename!r} cannot be read: {exc}"
+                        ) from None
+                    out.seek(0)
+                    yield name, out
+
+        yield entries()
