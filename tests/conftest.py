@@ -72,7 +72,7 @@ def moto_server() -> Iterator[str]:
         stop_pid(proc.pid)
 
 
-def _create_pg_database() -> str:
+def create_pg_database() -> str:
     name = f"millrace_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -81,18 +81,14 @@ def _create_pg_database() -> str:
     return name
 
 
-def _drop_pg_database(name: str) -> None:
+def drop_pg_database(name: str) -> None:
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 
 
-S3_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "test",
-    "AWS_SECRET_ACCESS_KEY": "test",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
+S3_CREDENTIALS = {"MILLRACE_S3_ACCESS_KEY_ID": "test", "MILLRACE_S3_SECRET_ACCESS_KEY": "test"}
 
 
 @pytest.fixture(scope="session", params=["embedded", "postgres_s3"])
@@ -104,7 +100,7 @@ def backend(
         yield Backend("embedded", {"MILLRACE_HOME": str(home)}, home, storage_root=home / "objects")
         return
     endpoint = request.getfixturevalue("moto_server")
-    db = _create_pg_database()
+    db = create_pg_database()
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     env = {
         "MILLRACE_HOME": str(home),
@@ -116,7 +112,7 @@ def backend(
     try:
         yield Backend("postgres_s3", env, home, s3_endpoint=endpoint)
     finally:
-        _drop_pg_database(db)
+        drop_pg_database(db)
 
 
 @dataclass

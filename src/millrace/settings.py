@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["EventBusKind", "Settings"]
@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     )
     s3_endpoint_url: str | None = Field(default=None, description="For MinIO or moto.")
     s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = Field(default=None, description="Default: AWS_* / boto3 chain")
+    s3_secret_access_key: SecretStr | None = None
     event_bus: str = Field(default="embedded", description="'embedded' or kafka://host:port.")
     mlflow_tracking_uri: str | None = Field(
         default=None, description="Default: sqlite in the data dir."

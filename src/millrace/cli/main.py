@@ -115,3 +115,20 @@ def main() -> None:  # pragma: no cover - console entry for `python -m millrace`
     except MillraceError as exc:
         err.print(f"error: {exc.detail}")
         sys.exit(1)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port for the API")] = 8000,
+    exit_when_done: Annotated[bool, typer.Option("--exit", help="Stop when done")] = False,
+) -> None:
+    """Run Millrace's main job on the embedded defaults (no servers needed).
+
+    Example: millrace demo --exit
+    """
+    from millrace.cli.demo import run_demo
+
+    try:
+        run_demo(load_settings(), port=port, exit_when_done=exit_when_done, console=Console())
+    except MillraceError as exc:
+        _fail(exc)

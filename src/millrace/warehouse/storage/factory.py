@@ -26,6 +26,12 @@ def open_storage(settings: Settings) -> ObjectStorage:
             parsed.path,
             endpoint_url=settings.s3_endpoint_url,
             region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=(
+                settings.s3_secret_access_key.get_secret_value()
+                if settings.s3_secret_access_key
+                else None
+            ),
         )
         storage.ensure_bucket()
         return storage

@@ -32,17 +32,31 @@ _TRANSFER = TransferConfig(
 
 class S3Storage(ObjectStorage):
     def __init__(
-        self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None, region: str
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
-        cfg = Config(
+        options: dict[str, Any] = {
+            "endpoint_url": endpoint_url,
+            "region_name": region,
+            "aws_access_key_id": access_key_id,
+            "aws_secret_access_key": secret_access_key,
+        }
+        retrying = Config(
             connect_timeout=3, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"}
         )
-        self._s3: S3Client = boto3.client(
-            "s3", endpoint_url=endpoint_url, region_name=region, config=cfg
-        )
+        self._s3: S3Client = boto3.client("s3", config=retrying, **options)
+        # Health checks must answer fast: one attempt, short timeouts.
+        quick = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 1})
+        self._probe: S3Client = boto3.client("s3", config=quick, **options)
 
     def _key(self, key: str) -> str:
         check_key(key)
@@ -107,4 +121,4 @@ class S3Storage(ObjectStorage):
         return removed
 
     def ping(self) -> None:
-        self._call(self._s3.head_bucket, Bucket=self.bucket)
+        self._call(self._probe.head_bucket, Bucket=self.bucket)

@@ -1,0 +1,27 @@
+"""Public names are declared, and every declared name exists."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+MODULES = [
+    "millrace",
+    "millrace.exceptions",
+    "millrace.settings",
+    "millrace.events",
+    "millrace.events.topics",
+    "millrace.warehouse.storage",
+    "millrace.warehouse.assets",
+    "millrace.warehouse.models",
+    "millrace.warehouse.api",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_is_declared_and_resolves(name: str) -> None:
+    module = importlib.import_module(name)
+    assert module.__all__, name
+    for attr in module.__all__:
+        assert hasattr(module, attr), f"{name}.{attr}"
