@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from millrace.events.outbox import add_event
 from millrace.events.topics import EventPayload
@@ -189,7 +189,7 @@ def list_assets(
     cursor: int | None = None,
 ) -> tuple[list[Asset], int | None]:
     """Newest first; ``cursor`` is the last ``pk`` of the previous page."""
-    stmt = select(Asset).where(Asset.kind == kind.value)
+    stmt = select(Asset).where(Asset.kind == kind.value).options(selectinload(Asset.versions))
     if owner_id is not None:
         stmt = stmt.where(Asset.owner_id == owner_id)
     if query:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Generic, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from millrace.warehouse.ids import version_label
 from millrace.warehouse.models import Asset, AssetFile, AssetVersion, Report
@@ -13,6 +13,14 @@ from millrace.warehouse.models import Asset, AssetFile, AssetVersion, Report
 __all__ = ["AssetOut", "FileOut", "Page", "ReportOut", "UserOut", "VersionOut"]
 
 T = TypeVar("T")
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite hands timestamps back without their zone; they were written in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class Page(BaseModel, Generic[T]):
@@ -49,7 +57,7 @@ class FileOut(BaseModel):
 class VersionOut(BaseModel):
     version: int
     version_label: str
-    created_at: datetime
+    created_at: Timestamp
     created_by: str
     size_bytes: int
     file_count: int
@@ -81,8 +89,8 @@ class AssetOut(BaseModel):
     name: str
     description: str
     tags: list[str]
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
     versions: list[int]
     latest_version: int | None
     version: VersionOut | None = None
@@ -118,7 +126,7 @@ class ReportOut(BaseModel):
     content: dict[str, Any]
     size_bytes: int
     sha256: str | None
-    created_at: datetime
+    created_at: Timestamp
 
     @classmethod
     def of(cls, r: Report) -> ReportOut:
