@@ -11,9 +11,29 @@ import uuid
 
 from millrace.exceptions import InvalidInputError
 
-__all__ = ["check_id", "id_from_filename", "parse_version", "version_label"]
+__all__ = ["check_file_path", "check_id", "id_from_filename", "parse_version", "version_label"]
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Control characters (C0, DEL, C1) and bidi overrides, which disguise what a name says.
+_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+MAX_SEGMENT_BYTES = 255  # what common filesystems allow per name
+MAX_PATH_CHARS = 1024  # asset_files.path
+
+
+def check_file_path(path: str) -> str:
+    """A relative file path from an upload: every backend must be able to store it."""
+    if len(path) > MAX_PATH_CHARS:
+        raise InvalidInputError(
+            f"file path {path[:60]!r}... is {len(path)} characters; the limit is {MAX_PATH_CHARS}"
+        )
+    for segment in path.split("/"):
+        if _BAD_CHARS.search(segment):
+            raise InvalidInputError(f"file name {segment!r} contains control characters")
+        if len(segment.encode()) > MAX_SEGMENT_BYTES:
+            raise InvalidInputError(
+                f"file name {segment[:40]!r}... is longer than {MAX_SEGMENT_BYTES} bytes"
+            )
+    return path
 
 
 def check_id(value: str, what: str = "id") -> str:

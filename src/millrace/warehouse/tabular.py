@@ -62,8 +62,9 @@ def _describe_csv(path: BinaryIO, filename: str, encoding: str, sep: str) -> dic
     except UnicodeDecodeError as exc:
         raise InvalidInputError(
             f"{filename} is not valid {encoding} (byte 0x{exc.object[exc.start]:02x} at offset "
-            f"{exc.start} of a block){_guess_encoding(path)}; re-upload with the right "
-            "'encoding' field (for example latin-1) or convert the file to UTF-8",
+            f"{exc.start} of a block); files from Excel or older European systems are often "
+            "latin-1 or cp1252: re-upload with the 'encoding' field set (for example "
+            "encoding=latin-1) or convert the file to UTF-8",
             file=filename,
         ) from None
     except pd.errors.EmptyDataError:
@@ -79,14 +80,6 @@ def _describe_csv(path: BinaryIO, filename: str, encoding: str, sep: str) -> dic
         "dtypes": dtypes,
         "row_count": rows,
     }
-
-
-def _guess_encoding(path: BinaryIO) -> str:
-    from charset_normalizer import from_bytes
-
-    path.seek(0)
-    best = from_bytes(path.read(64 * 1024)).best()
-    return f"; it looks like {best.encoding}" if best is not None else ""
 
 
 def _describe_parquet(path: BinaryIO, filename: str) -> dict[str, Any]:

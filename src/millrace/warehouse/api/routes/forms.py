@@ -12,6 +12,7 @@ from fastapi import UploadFile
 from millrace.exceptions import InvalidInputError
 from millrace.settings import Settings
 from millrace.warehouse.assets import AssetMeta
+from millrace.warehouse.ids import check_file_path
 from millrace.warehouse.zips import ZipLimits, safe_entries
 
 __all__ = ["meta_from_form", "parse_list", "upload_name", "zip_files"]
@@ -40,9 +41,9 @@ def meta_from_form(name: str | None, description: str | None, tags: str | None) 
 def upload_name(upload: UploadFile) -> str:
     """The client's file name, reduced to a safe base name."""
     raw = (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
-    if not raw or raw in {".", ".."} or any(ord(c) < 32 for c in raw):
+    if not raw or raw in {".", ".."}:
         raise InvalidInputError("the uploaded file has no usable file name", field="file")
-    return raw
+    return check_file_path(raw)
 
 
 @contextmanager
