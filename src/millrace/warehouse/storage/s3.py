@@ -24,10 +24,13 @@ if TYPE_CHECKING:
 
 __all__ = ["S3Storage"]
 
-# Parts are buffered in memory by s3transfer: 4 x 8 MiB bounds an upload's footprint.
+# s3transfer buffers a non-seekable stream's parts in memory, up to
+# max_in_memory_upload_chunks of them (default 10, and the constructor does not accept the
+# argument): 4 x 8 MiB bounds an upload's footprint.
 _TRANSFER = TransferConfig(
     multipart_threshold=8 * CHUNK, multipart_chunksize=8 * CHUNK, max_concurrency=4
 )
+_TRANSFER.max_in_memory_upload_chunks = 4
 
 
 class S3Storage(ObjectStorage):
