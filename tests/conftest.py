@@ -191,3 +191,12 @@ def warehouse(backend: Backend) -> Iterator[Warehouse]:
         yield wh
     finally:
         wh.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Tansu broker (Kafka protocol) for the whole session, stopped by PID."""
+    from tests.kafka_broker import tansu_broker
+
+    with tansu_broker(tmp_path_factory.mktemp("tansu") / "tansu.log") as bootstrap:
+        yield bootstrap

@@ -98,4 +98,4 @@ def test_cloudevent_binary_mode_headers() -> None:
     assert headers["ce_type"] == b"io.millrace.model.uploaded"
     assert headers["ce_subject"] == b"models/u/m/2"
     assert headers["ce_source"] == b"/millrace/warehouse"
-    assert ce.topic is Topic.AUTOML and ce.key == "u_m" and ce.data == p.body()
+    assert ce.topic == Topic.AUTOML.value and ce.key == "u_m" and ce.data == p.body()

@@ -21,11 +21,13 @@ __all__ = [
     "BiasTrigger",
     "CloudEvent",
     "DatasetUploaded",
+    "DeadLetter",
     "EventPayload",
     "ModelUploaded",
     "Topic",
     "XAIReportCreated",
     "XAITrigger",
+    "dlq_topic",
     "new_event_id",
 ]
 
@@ -180,6 +182,31 @@ class XAIReportCreated(EventPayload):
         return str(self.dataset_id or f"{self.user_id}_{self.model_id}")
 
 
+class DeadLetter(EventPayload):
+    """What lands on ``<topic>.dlq``: the original event and why it could not be handled."""
+
+    topic: ClassVar[Topic] = Topic.DATASET  # never used: dead letters name their topic
+    event_type: str = "dead_letter"
+    group: str
+    error: str
+    error_type: str
+    attempts: int
+    original_topic: str
+    original_key: str
+    original_event_id: str
+    original: dict[str, Any]
+
+    def subject_id(self) -> str:
+        return self.original_event_id
+
+    def kafka_key(self) -> str:
+        return self.original_key
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
 TOPICS: dict[Topic, type[EventPayload]] = {
     Topic.DATASET: DatasetUploaded,
     Topic.BIAS_TRIGGER: BiasTrigger,
@@ -201,19 +228,21 @@ class CloudEvent(BaseModel):
     time: datetime
     subject: str
     datacontenttype: Literal["application/json"] = "application/json"
-    topic: Topic
+    topic: str
     key: str
     data: dict[str, Any]
 
     @classmethod
-    def wrap(cls, payload: EventPayload, subject: str, source: str = SOURCE) -> CloudEvent:
+    def wrap(
+        cls, payload: EventPayload, subject: str, source: str = SOURCE, topic: str | None = None
+    ) -> CloudEvent:
         return cls(
             id=payload.event_id,
             source=source,
             type=f"io.millrace.{payload.event_type}",
             time=datetime.now(UTC),
             subject=subject,
-            topic=payload.topic,
+            topic=topic or payload.topic.value,
             key=payload.kafka_key(),
             data=payload.body(),
         )

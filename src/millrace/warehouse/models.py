@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -31,8 +32,10 @@ __all__ = [
     "AssetKind",
     "AssetVersion",
     "Base",
+    "ConsumerOffset",
     "IdempotencyRecord",
     "OutboxEvent",
+    "ProcessedEvent",
     "Report",
     "ReportKind",
     "User",
@@ -182,6 +185,7 @@ class OutboxEvent(Base):
     """
 
     __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_topic_offset", "topic", "offset"),)
 
     offset: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True
@@ -210,3 +214,29 @@ class IdempotencyRecord(Base):
     content_type: Mapped[str | None] = mapped_column(String(128), nullable=True)
     body: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class ConsumerOffset(Base):
+    """The embedded log's committed position per consumer group and topic."""
+
+    __tablename__ = "consumer_offsets"
+
+    group_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(128), primary_key=True)
+    committed: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class ProcessedEvent(Base):
+    """An event a consumer group has fully handled: a redelivery of it changes nothing.
+
+    Written in the same transaction as the events the handler emits, so "handled" and
+    "announced what it did" cannot disagree after a crash.
+    """
+
+    __tablename__ = "processed_events"
+
+    group_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), default="handled")
+    handled_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
