@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -17,6 +17,9 @@ from rich.console import Console
 from millrace import __version__
 from millrace.exceptions import ConfigError, MillraceError
 from millrace.settings import Settings
+
+if TYPE_CHECKING:
+    from millrace.warehouse.context import Warehouse
 
 __all__ = ["app"]
 
@@ -27,7 +30,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 users_app = typer.Typer(help="Manage users and API tokens.", no_args_is_help=True)
+worker_app = typer.Typer(help="Run one agent or the outbox relay.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+app.add_typer(worker_app, name="worker")
 err = Console(stderr=True)
 
 
@@ -38,6 +43,12 @@ def load_settings() -> Settings:
         first = exc.errors()[0]
         msg = str(first.get("msg", exc)).removeprefix("Value error, ")
         raise ConfigError(f"invalid settings: {msg}") from None
+
+
+def open_warehouse() -> Warehouse:
+    from millrace.warehouse.context import Warehouse
+
+    return Warehouse.open(load_settings())
 
 
 def _fail(exc: MillraceError) -> None:
@@ -109,12 +120,13 @@ def users_create(
         typer.echo(token)
 
 
-def main() -> None:  # pragma: no cover - console entry for `python -m millrace`
+def main() -> None:
+    """Console entry: Millrace's own errors become one line, not a traceback."""
     try:
         app()
     except MillraceError as exc:
-        err.print(f"error: {exc.detail}")
-        sys.exit(1)
+        err.print(f"[bold red]error:[/] {exc.detail}", highlight=False)
+        sys.exit(2 if isinstance(exc, ConfigError) else 1)
 
 
 @app.command()
@@ -132,3 +144,13 @@ def demo(
         run_demo(load_settings(), port=port, exit_when_done=exit_when_done, console=Console())
     except MillraceError as exc:
         _fail(exc)
+
+
+def _register_event_commands() -> None:
+    from millrace.cli.events import events_app, relay
+
+    app.add_typer(events_app, name="events")
+    worker_app.command("relay")(relay)
+
+
+_register_event_commands()

@@ -137,5 +137,5 @@ class KafkaBus(EventBus):
         admin = AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 3000})
         try:
             admin.list_topics(timeout=3)
-        except KafkaException as exc:
+        except (KafkaException, RuntimeError) as exc:
             raise BackendUnavailableError(f"Kafka at {self.bootstrap} unreachable: {exc}") from exc

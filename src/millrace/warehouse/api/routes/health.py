@@ -9,8 +9,6 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from millrace.exceptions import BackendUnavailableError
-from millrace.settings import EventBusKind
 from millrace.warehouse.api.deps import WarehouseDep
 from millrace.warehouse.context import Warehouse
 from millrace.warehouse.db import ping
@@ -20,26 +18,17 @@ __all__ = ["router"]
 router = APIRouter(tags=["health"])
 
 
-def _kafka_ping(bootstrap: str) -> None:
-    try:
-        from confluent_kafka.admin import AdminClient
-    except ImportError:
-        raise BackendUnavailableError("confluent-kafka is not installed") from None
-    client = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 3000})
-    try:
-        client.list_topics(timeout=3)
-    except Exception as exc:  # confluent-kafka raises KafkaException with varied codes
-        raise BackendUnavailableError(f"Kafka at {bootstrap} unreachable: {exc}") from exc
-
-
 def _checks(wh: Warehouse) -> dict[str, Callable[[], None]]:
     def event_bus() -> None:
-        if wh.settings.event_bus_kind is EventBusKind.KAFKA:
-            _kafka_ping(wh.settings.kafka_bootstrap or "")
-        else:  # the embedded log lives in the metadata DB
-            ping(wh.engine)
+        from millrace.events.factory import open_bus
 
-    return {"database": lambda: ping(wh.engine), "storage": wh.storage.ping, "event_bus": event_bus}
+        open_bus(wh).ping()
+
+    return {
+        "database": lambda: ping(wh.engine),
+        "storage": wh.storage.ping,
+        "event_bus": event_bus,
+    }
 
 
 @router.get("/health", summary="Check the database, storage and event bus")
