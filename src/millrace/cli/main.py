@@ -30,9 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 users_app = typer.Typer(help="Manage users and API tokens.", no_args_is_help=True)
-worker_app = typer.Typer(help="Run one agent or the outbox relay.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
-app.add_typer(worker_app, name="worker")
 err = Console(stderr=True)
 
 
@@ -147,10 +145,12 @@ def demo(
 
 
 def _register_event_commands() -> None:
-    from millrace.cli.events import events_app, relay
+    from millrace.cli.events import events_app
+    from millrace.cli.workers import up, worker
 
     app.add_typer(events_app, name="events")
-    worker_app.command("relay")(relay)
+    app.command("worker")(worker)
+    app.command("up")(up)
 
 
 _register_event_commands()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pydantic import BaseModel, Field
 
@@ -38,7 +38,11 @@ def upload_model(
     files: Iterable[tuple[str, BinaryIO]],
     meta: AssetMeta,
     fields: ModelFields,
+    attributes: dict[str, Any] | None = None,
+    event_extra: dict[str, Any] | None = None,
 ) -> AssetVersion:
+    """``attributes`` add to the stored fields (leaderboards, lineage); ``event_extra`` adds
+    optional fields to ``model.uploaded`` (seed consumers ignore fields they do not know)."""
     if fields.training_dataset is not None:
         check_id(fields.training_dataset, "training_dataset")
 
@@ -55,6 +59,7 @@ def upload_model(
             training_accuracy=fields.training_accuracy,
             validation_accuracy=fields.validation_accuracy,
             test_accuracy=fields.test_accuracy,
+            **(event_extra or {}),
         )
         return payload, f"models/{asset.owner_id}/{asset.asset_id}/{version.version}"
 
@@ -66,6 +71,6 @@ def upload_model(
         asset_id=model_id,
         files=files,
         meta=meta,
-        attributes=fields.model_dump(),
+        attributes={**fields.model_dump(), **(attributes or {})},
         make_event=announce,
     )

@@ -34,6 +34,8 @@ __all__ = [
     "Base",
     "ConsumerOffset",
     "IdempotencyRecord",
+    "Journey",
+    "JourneyState",
     "OutboxEvent",
     "ProcessedEvent",
     "Report",
@@ -240,3 +242,37 @@ class ProcessedEvent(Base):
     event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     outcome: Mapped[str] = mapped_column(String(16), default="handled")
     handled_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class JourneyState(StrEnum):
+    NEEDS_INPUT = "needs_input"
+    BIAS = "bias"
+    AUTOML = "automl"
+    XAI = "xai"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class Journey(Base):
+    """A dataset version's way through bias -> automl -> xai, driven by the core agent."""
+
+    __tablename__ = "journeys"
+    __table_args__ = (UniqueConstraint("owner_id", "dataset_id", "dataset_version"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[str] = mapped_column(String(128))
+    dataset_version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    target_column: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    task_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    task_type_inferred: Mapped[bool] = mapped_column(Boolean, default=False)
+    sensitive_columns: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    time_budget_s: Mapped[float] = mapped_column(default=60.0)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    failed_step: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Per step: state, started_at, finished_at, error and links to its outputs.
+    steps: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)

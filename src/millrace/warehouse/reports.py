@@ -6,6 +6,7 @@ reports announce themselves on ``bias-events`` and ``xai-events`` through the ou
 
 from __future__ import annotations
 
+import io
 import uuid
 from typing import Any, BinaryIO
 
@@ -50,16 +51,34 @@ def create_json_report(
     target_column: str | None = None,
     task_type: str | None = None,
     has_transformation_report: bool = False,
+    report_id: str | None = None,
+    html: bytes | None = None,
+    event_extra: dict[str, Any] | None = None,
 ) -> Report:
+    """Store a JSON report (and optional HTML view). With a ``report_id`` that already
+    exists, return that report and announce nothing: agents pass ids derived from the
+    event they handle, so a redelivered event cannot make a second report."""
+    if report_id is not None:
+        with session_scope(wh.sessions) as session:
+            existing = _existing(session, report_id)
+            if existing is not None:
+                return existing
+    report_id = report_id or uuid.uuid4().hex
+    key = None
+    if html is not None:
+        key = f"reports/{owner_id}/{kind.value}/{report_id}.html"
+        wh.storage.put(key, io.BytesIO(html))
     with session_scope(wh.sessions) as session:
         number = _dataset_version(session, owner_id, dataset_id, dataset_version)
         report = Report(
-            report_id=uuid.uuid4().hex,
+            report_id=report_id,
             kind=kind.value,
             owner_id=owner_id,
             dataset_id=dataset_id,
             dataset_version=number,
             content=content,
+            storage_key=key,
+            size_bytes=len(html or b""),
         )
         session.add(report)
         if kind is ReportKind.BIAS:
@@ -71,9 +90,14 @@ def create_json_report(
                 target_column_name=target_column,
                 task_type=task_type,
                 version=version_label(number),
+                **(event_extra or {}),
             )
             add_event(session, payload, subject=f"bias-reports/{report.report_id}")
     return report
+
+
+def _existing(session: Session, report_id: str) -> Report | None:
+    return session.scalars(select(Report).where(Report.report_id == report_id)).one_or_none()
 
 
 def create_xai_report(
@@ -86,6 +110,8 @@ def create_xai_report(
     report_type: str,
     level: str,
     html: BinaryIO,
+    report_id: str | None = None,
+    event_extra: dict[str, Any] | None = None,
 ) -> Report:
     if report_type not in XAI_TYPES:
         raise InvalidInputError(f"report_type must be one of {sorted(XAI_TYPES)}")
@@ -97,7 +123,12 @@ def create_xai_report(
         if model_id is not None:
             model = get_asset(session, AssetKind.MODEL, owner_id, model_id)
             model_version = get_version(session, model).version
-    report_id = uuid.uuid4().hex
+    if report_id is not None:
+        with session_scope(wh.sessions) as session:
+            existing = _existing(session, report_id)
+            if existing is not None:
+                return existing
+    report_id = report_id or uuid.uuid4().hex
     obj = wh.storage.put(
         f"reports/{owner_id}/xai/{report_id}.html", html, limit=wh.settings.max_upload_bytes
     )
@@ -127,6 +158,7 @@ def create_xai_report(
                 xai_report_id=report_id,
                 report_type=report_type,
                 level=level,
+                **(event_extra or {}),
             )
             add_event(session, payload, subject=f"xai-reports/{report_id}")
     except BaseException:

@@ -16,7 +16,7 @@ from millrace.settings import Settings
 from millrace.warehouse.api.errors import install_error_handlers
 from millrace.warehouse.api.idempotency import IdempotencyMiddleware
 from millrace.warehouse.api.limits import BodyLimitMiddleware
-from millrace.warehouse.api.routes import ai_models, datasets, health, reports, users
+from millrace.warehouse.api.routes import ai_models, datasets, health, journeys, reports, users
 from millrace.warehouse.context import Warehouse
 
 __all__ = ["create_app"]
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
     app.include_router(health.router)
     app.include_router(health.router, prefix="/api/v1")
     app.include_router(users.router, prefix="/api/v1")
+    app.include_router(journeys.router, prefix="/api/v1")
     resources = _resources()
     app.include_router(resources, prefix="/api/v1")
     app.include_router(resources, include_in_schema=False)

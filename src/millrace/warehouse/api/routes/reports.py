@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, UploadFile, status
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from millrace.exceptions import InvalidInputError
+from millrace.exceptions import InvalidInputError, NotFoundError
 from millrace.warehouse import reports
 from millrace.warehouse.api.deps import CurrentUser, WarehouseDep
 from millrace.warehouse.api.routes.assets import ActFor, decode_cursor, encode_cursor
@@ -157,19 +157,28 @@ def upload_xai(
 _read_routes(ReportKind.XAI, "/xai-reports", "reports")
 
 
-@router.get(
-    "/xai-reports/{report_id}/view",
-    tags=["reports"],
-    response_class=Response,
-    summary="The XAI report's HTML, sandboxed",
-)
-def view_xai(
-    wh: WarehouseDep, user: CurrentUser, report_id: str, user_id: ActFor = None
-) -> StreamingResponse:
-    owner_id = _owner(wh, user, user_id)
-    with session_scope(wh.sessions) as session:
-        key = reports.get_report(session, ReportKind.XAI, owner_id, report_id).storage_key
-    assert key is not None
-    return StreamingResponse(
-        wh.storage.iter_bytes(key), media_type="text/html; charset=utf-8", headers=_SANDBOX
+def _view(kind: ReportKind, prefix: str) -> None:
+    def view(
+        wh: WarehouseDep, user: CurrentUser, report_id: str, user_id: ActFor = None
+    ) -> StreamingResponse:
+        owner_id = _owner(wh, user, user_id)
+        with session_scope(wh.sessions) as session:
+            key = reports.get_report(session, kind, owner_id, report_id).storage_key
+        if key is None:
+            raise NotFoundError(f"{kind.value} report {report_id!r} has no HTML view")
+        return StreamingResponse(
+            wh.storage.iter_bytes(key), media_type="text/html; charset=utf-8", headers=_SANDBOX
+        )
+
+    router.add_api_route(
+        f"{prefix}/{{report_id}}/view",
+        view,
+        methods=["GET"],
+        response_class=Response,
+        tags=["reports"],
+        summary=f"The {kind.value} report's HTML, sandboxed",
     )
+
+
+_view(ReportKind.XAI, "/xai-reports")
+_view(ReportKind.BIAS, "/bias-reports")

@@ -1,0 +1,102 @@
+"""``millrace worker NAME`` runs one agent; ``millrace up`` runs everything in one process."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+from millrace.cli.events import relay
+
+__all__ = ["up", "worker"]
+
+log = logging.getLogger("millrace.worker")
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _run_agent(name: str, stop: threading.Event) -> None:
+    from millrace.agents import subscription
+    from millrace.cli.main import open_warehouse
+    from millrace.events.factory import open_bus
+    from millrace.events.runner import ConsumerRunner
+
+    wh = open_warehouse()
+    if name == "automl":
+        from millrace.ml.tracking import warm_up
+
+        warm_up(wh.settings)
+    try:
+        ConsumerRunner(wh, open_bus(wh), subscription(name)).run(stop)
+    finally:
+        wh.close()
+
+
+def worker(
+    name: Annotated[str, typer.Argument(help="core, bias, automl, xai or relay")],
+) -> None:
+    """Run one agent until SIGTERM (it finishes the event in hand first).
+
+    Example: millrace worker bias
+    """
+    from millrace.agents import AGENTS
+    from millrace.exceptions import InvalidInputError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if name == "relay":
+        relay()
+        return
+    if name not in AGENTS:
+        raise InvalidInputError(
+            f"unknown worker {name!r}: choose one of {', '.join([*AGENTS, 'relay'])}"
+        )
+    _run_agent(name, _stop_on_signals())
+
+
+def up(
+    port: Annotated[int | None, typer.Option(help="API port (MILLRACE_API_PORT)")] = None,
+) -> None:
+    """Run the API and every agent in one process (embedded defaults need no servers).
+
+    Example: millrace up --port 8000
+    """
+    import uvicorn
+
+    from millrace.agents import AGENTS
+    from millrace.cli.main import load_settings, open_warehouse
+    from millrace.events.relay import OutboxRelay
+    from millrace.warehouse.api import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = load_settings()
+    wh = open_warehouse()
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=_run_agent, args=(n, stop), name=f"agent-{n}", daemon=True)
+        for n in AGENTS
+    ]
+    if settings.kafka_bootstrap:
+        relay_ = OutboxRelay(wh, settings.kafka_bootstrap)
+        threads.append(threading.Thread(target=relay_.run, args=(stop,), name="relay", daemon=True))
+    for t in threads:
+        t.start()
+    try:
+        uvicorn.run(
+            create_app(warehouse=wh),
+            host=settings.api_host,
+            port=port or settings.api_port,
+            log_level="info",
+        )
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        wh.close()

@@ -1,0 +1,1 @@
+"""Machine learning: tabular AutoML, fairness, explanations (and forecasting, next)."""
