@@ -40,6 +40,7 @@ def handle(message: Message, ctx: HandlerContext) -> None:
             dataset_id=p["dataset_id"],
             version=parse_version(p["version"]),
             hints=hints,
+            redelivery_safe=True,
         )
         return
     with session_scope(wh.sessions) as session:

@@ -60,12 +60,12 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def figure_png(fig: Any) -> str:
+def figure_png(fig: Any, alt: str = "chart") -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode()
-    return f"<img alt='chart' src='data:image/png;base64,{data}'>"
+    return f"<img alt='{html.escape(alt, quote=True)}' src='data:image/png;base64,{data}'>"
 
 
 def bar_chart(
@@ -81,4 +81,4 @@ def bar_chart(
         ax.axvline(threshold, color="#a4262c", linestyle="--", linewidth=1)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
-    return figure_png(fig)
+    return figure_png(fig, title)

@@ -19,8 +19,16 @@ __all__ = ["configure_journey"]
 
 
 def configure_journey(
-    wh: Warehouse, *, owner_id: str, dataset_id: str, version: int | None, hints: JourneyHints
+    wh: Warehouse,
+    *,
+    owner_id: str,
+    dataset_id: str,
+    version: int | None,
+    hints: JourneyHints,
+    redelivery_safe: bool = False,
 ) -> Journey:
+    """``redelivery_safe``: the hints come from an event that may be delivered again; a
+    journey that has moved on keeps its spec silently (the API answers 409 instead)."""
     with session_scope(wh.sessions) as session:
         asset = get_asset(session, AssetKind.DATASET, owner_id, dataset_id)
         version = get_version(session, asset, version).version
@@ -35,7 +43,7 @@ def configure_journey(
         )
         journey = journeys.get_journey(session, owner_id, journey.id)  # locked
         if journey.state != JourneyState.NEEDS_INPUT.value:
-            if hints.model_fields_set:
+            if hints.model_fields_set and not redelivery_safe:
                 journeys.set_spec(journey, hints)  # raises: the spec is fixed now
             return journey
         if frame is None:

@@ -55,6 +55,8 @@ def group_column(s: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(s) and s.nunique() > 10:
         binned = pd.qcut(s, q=4, duplicates="drop").astype(str)
         return binned.where(s.notna(), "missing")
+    if pd.api.types.is_float_dtype(s) and (s.dropna() % 1 == 0).all():
+        s = s.astype("Int64")  # codes stored as floats (1.0, 2.0) read as 1, 2
     out = s.astype(str).where(s.notna(), "missing")
     top = out.value_counts().index[: _MAX_GROUPS - 1]
     return out.where(out.isin(top), "other")
