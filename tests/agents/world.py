@@ -51,10 +51,12 @@ class World:
         )  # type: ignore[arg-type]
         return dataset_id
 
-    def run_agents(self, groups_suffix: str = "", rounds: int = 1) -> int:
+    def run_agents(
+        self, groups_suffix: str = "", rounds: int = 1, only: tuple[str, ...] = tuple(AGENTS)
+    ) -> int:
         handled = 0
         for _ in range(rounds):
-            for name in AGENTS:
+            for name in only:
                 sub = subscription(name)
                 sub.group += groups_suffix
                 sub.backoff_base = 0.01

@@ -1,0 +1,114 @@
+"""Bad data never hangs a journey: it asks for input or fails, and says why."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from millrace.warehouse.db import session_scope
+from millrace.warehouse.models import OutboxEvent
+from tests.agents.world import World, diabetes_frame
+
+
+def test_no_target_waits_for_input_and_never_guesses(world: World) -> None:
+    dataset_id = world.upload(diabetes_frame())
+    journey = world.drive(dataset_id)
+    assert journey.state == "needs_input"
+    assert journey.target_column is None
+    assert "choose a target column" in (journey.reason or "")
+
+
+def test_missing_target_column_asks_for_input(world: World) -> None:
+    dataset_id = world.upload(diabetes_frame(), target_column="outcome")
+    journey = world.drive(dataset_id)
+    assert journey.state == "needs_input"
+    assert "'outcome' is not in the dataset" in (journey.reason or "")
+
+
+def test_single_class_target_fails_clearly(world: World) -> None:
+    frame = diabetes_frame().assign(high_risk=1)
+    journey = world.drive(
+        world.upload(frame, target_column="high_risk", task_type="classification")
+    )
+    assert journey.state == "failed"
+    assert "single class" in (journey.reason or "")
+
+
+def test_three_rows_fail_clearly(world: World) -> None:
+    journey = world.drive(
+        world.upload(
+            diabetes_frame().head(3), target_column="high_risk", task_type="classification"
+        )
+    )
+    assert journey.state == "failed"
+    assert "3 rows" in (journey.reason or "")
+
+
+def test_text_regression_target_fails_clearly(world: World) -> None:
+    frame = diabetes_frame().assign(grade=lambda f: np.where(f.bmi > 26, "high", "low"))
+    journey = world.drive(world.upload(frame, target_column="grade", task_type="regression"))
+    assert journey.state == "failed"
+    assert "regression needs a numeric target" in (journey.reason or "")
+
+
+def test_all_nan_target_fails_clearly(world: World) -> None:
+    frame = diabetes_frame().assign(high_risk=np.nan)
+    journey = world.drive(
+        world.upload(frame, target_column="high_risk", task_type="classification")
+    )
+    assert journey.state == "failed"
+    assert "all values missing" in (journey.reason or "")
+
+
+def test_all_nan_feature_is_flagged_and_dropped_not_fatal(world: World) -> None:
+    frame = diabetes_frame().assign(empty=np.nan)
+    journey = world.drive(world.upload(frame, target_column="high_risk", time_budget_s=4))
+    assert journey.state == "completed", journey.reason
+    with session_scope(world.wh.sessions) as session:
+        from millrace.warehouse.models import Report
+
+        bias = session.scalars(
+            select(Report).where(
+                Report.report_id == journey.steps["bias"]["outputs"]["bias_report_id"]
+            )
+        ).one()
+    assert bias.content["quality"]["all_missing_columns"] == ["empty"]
+
+
+@pytest.mark.parametrize("task", ["forecasting"])
+def test_forecasting_says_the_pipeline_is_missing(world: World, task: str) -> None:
+    frame = pd.DataFrame(
+        {"t": pd.date_range("2024-01-01", periods=50, freq="D"), "y": np.arange(50.0)}
+    )
+    journey = world.drive(world.upload(frame, target_column="y", task_type=task))
+    assert journey.state == "failed"
+    assert "forecasting pipeline" in (journey.reason or "")
+
+
+def test_a_poison_event_ends_in_the_dlq_and_the_journey_says_why(world: World) -> None:
+    """The dataset's bytes vanish under a running journey: every automl try fails, the
+    trigger lands on automl-trigger-events.dlq and the journey names the step and error."""
+    dataset_id = world.upload(diabetes_frame(), target_column="high_risk", time_budget_s=4)
+    world.run_agents(rounds=3, only=("core", "bias"))  # started, bias done, automl triggered
+    journey = world.journey(dataset_id)
+    assert journey.state == "automl"
+    from millrace.warehouse.assets import get_asset
+    from millrace.warehouse.models import AssetKind
+
+    with session_scope(world.wh.sessions) as session:
+        version = get_asset(session, AssetKind.DATASET, world.user_id, dataset_id).versions[0]
+        world.wh.storage.delete_prefix(version.storage_prefix)
+    journey = world.drive(dataset_id)
+    assert journey.state == "failed"
+    assert journey.failed_step == "automl"
+    assert journey.steps["automl"]["state"] == "failed"
+    assert "automl step failed: NotFoundError" in (journey.reason or "")
+    with session_scope(world.wh.sessions) as session:
+        letters = session.scalars(
+            select(OutboxEvent).where(OutboxEvent.topic == "automl-trigger-events.dlq")
+        ).all()
+    mine = [e for e in letters if e.payload["original"]["payload"]["dataset_id"] == dataset_id]
+    assert len(mine) == 1
+    assert mine[0].payload["attempts"] == 3
