@@ -99,7 +99,9 @@ def test_a_poison_event_ends_in_the_dlq_and_the_journey_says_why(world: World) -
 
     with session_scope(world.wh.sessions) as session:
         version = get_asset(session, AssetKind.DATASET, world.user_id, dataset_id).versions[0]
-        world.wh.storage.delete_prefix(version.storage_prefix)
+        key = version.files[0].storage_key
+    saved = world.wh.storage.read_bytes(key)
+    world.wh.storage.delete(key)
     journey = world.drive(dataset_id)
     assert journey.state == "failed"
     assert journey.failed_step == "automl"
@@ -112,3 +114,25 @@ def test_a_poison_event_ends_in_the_dlq_and_the_journey_says_why(world: World) -
     mine = [e for e in letters if e.payload["original"]["payload"]["dataset_id"] == dataset_id]
     assert len(mine) == 1
     assert mine[0].payload["attempts"] == 3
+
+    # The bytes come back; retry resumes at automl (bias is not redone) and completes.
+    import io
+
+    from millrace.warehouse import journeys
+    from millrace.warehouse.models import Report
+
+    world.wh.storage.put(key, io.BytesIO(saved))
+    with session_scope(world.wh.sessions) as session:
+        journeys.retry(
+            session, journeys.get_journey(session, world.user_id, journey.id), check=lambda _j: None
+        )
+    resumed = world.drive(dataset_id)
+    assert resumed.state == "completed", resumed.reason
+    assert resumed.reason is None
+    with session_scope(world.wh.sessions) as session:
+        kinds = session.scalars(
+            select(Report.kind).where(
+                Report.owner_id == world.user_id, Report.dataset_id == dataset_id
+            )
+        ).all()
+    assert sorted(kinds) == ["bias"] + ["xai"] * 4
