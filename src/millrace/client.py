@@ -108,6 +108,32 @@ class Client:
         response = self._http.get(f"/api/v1/datasets/{dataset_id}", params=params)
         return self._check(response)  # type: ignore[no-any-return]
 
+    def journey(self, journey_id: str) -> dict[str, Any]:
+        return self._check(self._http.get(f"/api/v1/journeys/{journey_id}"))  # type: ignore[no-any-return]
+
+    def journeys(self, dataset_id: str | None = None) -> list[dict[str, Any]]:
+        params = {"dataset_id": dataset_id} if dataset_id else {}
+        return self._check(self._http.get("/api/v1/journeys", params=params))  # type: ignore[no-any-return]
+
+    def wait_for_journey_id(self, dataset_id: str, version: int, timeout: float = 60) -> str:
+        """The journey the core agent opens for an upload (it appears within moments)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for j in self.journeys(dataset_id):
+                if j["dataset_version"] == version:
+                    return str(j["id"])
+            time.sleep(0.2)
+        raise MillraceError(
+            f"no journey appeared for {dataset_id} v{version}: is the core agent running?"
+        )
+
+    def model(self, model_id: str, version: int | None = None) -> dict[str, Any]:
+        params = {"version": str(version)} if version else {}
+        response = self._http.get(f"/api/v1/ai-models/{model_id}", params=params)
+        return self._check(response)  # type: ignore[no-any-return]
+
     def datasets(self, query: str | None = None) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         cursor: str | None = None

@@ -1,10 +1,11 @@
 """``millrace demo``: the main job on the embedded defaults, from nothing.
 
-It starts the API in this process, makes a demo user, uploads a real public dataset that
-ships with scikit-learn (the diabetes study: 442 patients, with ``sex`` as a sensitive
-attribute) through the HTTP API like any client, and shows what the warehouse recorded -
-the version, the schema it read, the checksum and the outbox event that starts a journey.
-The bias, AutoML and XAI agents that consume that event are built in the next milestones.
+It starts the API and every agent in this process, makes a demo user, and uploads a real
+public dataset that ships with scikit-learn - the diabetes study (442 patients) - through
+the HTTP API like any client. The target ``high_risk`` marks patients whose disease
+progression one year later is above 140 (the study's scale); ``sex`` is the sensitive
+attribute. The journey then runs: bias report, AutoML, XAI reports. The demo shows each
+step as it happens and ends with a summary and links.
 """
 
 from __future__ import annotations
@@ -13,24 +14,28 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import select
 
+from millrace.cli.workers import start_agents
 from millrace.client import Client
+from millrace.exceptions import MillraceError
 from millrace.settings import Settings
 from millrace.warehouse.api import create_app
 from millrace.warehouse.context import Warehouse
 from millrace.warehouse.db import session_scope
-from millrace.warehouse.models import OutboxEvent, User
+from millrace.warehouse.models import User
 from millrace.warehouse.users import create_token, create_user
 
 __all__ = ["run_demo"]
 
 DEMO_USER = "demo"
+BUDGET_S = 20
+_STEPS = ("bias", "automl", "xai")
 
 
 def _demo_token(wh: Warehouse) -> str:
@@ -45,6 +50,7 @@ def _diabetes_csv(folder: Path) -> Path:
     from sklearn.datasets import load_diabetes
 
     frame = load_diabetes(as_frame=True, scaled=False).frame
+    frame["high_risk"] = (frame.pop("target") > 140).astype(int)
     path = folder / "diabetes.csv"
     frame.to_csv(path, index=False)
     return path
@@ -61,66 +67,112 @@ def _serve(wh: Warehouse, port: int) -> uvicorn.Server:
     return server
 
 
-def run_demo(settings: Settings, *, port: int, exit_when_done: bool, console: Console) -> None:
+def _follow(
+    client: Client, journey_id: str, console: Console, timeout: float = 600
+) -> dict[str, Any]:
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True
+        SpinnerColumn(),
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
     ) as progress:
-        step = progress.add_task("Migrating the metadata database", total=None)
-        wh = Warehouse.open(settings)
-        token = _demo_token(wh)
-        progress.update(step, description="Starting the API")
-        server = _serve(wh, port)
-        url = f"http://{settings.api_host}:{port}"
-        progress.update(step, description="Uploading the diabetes dataset")
+        tasks = {s: progress.add_task(f"{s}: waiting", total=1) for s in _STEPS}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            journey = client.journey(journey_id)
+            for step in _STEPS:
+                state = journey["steps"][step]["state"]
+                progress.update(
+                    tasks[step],
+                    description=f"{step}: {state}",
+                    completed=1 if state == "done" else 0,
+                )
+            if journey["state"] in {"completed", "failed", "needs_input"}:
+                return journey
+            time.sleep(0.3)
+    raise MillraceError(f"the demo journey did not finish within {timeout:.0f}s")
+
+
+def _summary(journey: dict[str, Any], model: dict[str, Any], url: str) -> Table:
+    table = Table(title=f"Journey {journey['id'][:8]}: {journey['state']}")
+    table.add_column("step")
+    table.add_column("state")
+    table.add_column("seconds", justify="right")
+    table.add_column("output")
+    for step in _STEPS:
+        info = journey["steps"][step]
+        seconds = ""
+        if info.get("started_at") and info.get("finished_at"):
+            from datetime import datetime
+
+            seconds = f"{(datetime.fromisoformat(info['finished_at']) - datetime.fromisoformat(info['started_at'])).total_seconds():.1f}"  # noqa: E501
+        outputs = info.get("outputs", {})
+        out = {
+            "bias": f"bias report {str(outputs.get('bias_report_id', ''))[:8]}",
+            "automl": f"model {outputs.get('model_id')} v{outputs.get('model_version')}",
+            "xai": f"{len(outputs.get('reports', {}))} reports",
+        }
+        table.add_row(step, info["state"], seconds, out[step])
+    attrs = model["version"]["attributes"]
+    table.add_row(
+        "champion",
+        model["id"],
+        "",
+        f"{attrs['algorithm']}: test "
+        + ", ".join(f"{k}={v:.3f}" for k, v in attrs["test_scores"].items()),
+    )
+    return table
+
+
+def run_demo(settings: Settings, *, port: int, exit_when_done: bool, console: Console) -> None:
+    console.print(
+        f"[bold]Millrace demo[/] on the embedded defaults (data in {settings.home.resolve()})"
+    )
+    import logging
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    wh = Warehouse.open(settings)
+    token = _demo_token(wh)
+    stop = threading.Event()
+    start_agents(wh, stop)
+    server = _serve(wh, port)
+    url = f"http://{settings.api_host}:{port}"
+    try:
         with tempfile.TemporaryDirectory() as tmp, Client(url, token) as client:
-            started = time.perf_counter()
             body = client.upload_dataset(
                 _diabetes_csv(Path(tmp)),
                 user_id=DEMO_USER,
                 dataset_id="diabetes",
-                name="Diabetes (sklearn)",
-                target_column="target",
-                task_type="regression",
+                name="Diabetes study (scikit-learn)",
+                target_column="high_risk",
                 sensitive_columns=["sex"],
-                time_budget_s=30,
+                time_budget_s=BUDGET_S,
             )
-            upload_s = time.perf_counter() - started
-            health = client.health()
-    version = body["version"]
-    file = version["files"][0]
-    with session_scope(wh.sessions) as session:
-        event = session.scalars(
-            select(OutboxEvent)
-            .where(OutboxEvent.topic == "dataset-events")
-            .order_by(OutboxEvent.offset.desc())
-            .limit(1)
-        ).one()
-    table = Table(title="Millrace demo: warehouse", show_header=False)
-    table.add_row("dataset", f"{body['id']} v{version['version']} ({body['name']})")
-    table.add_row(
-        "file",
-        f"{file['path']}: {file['table_schema']['row_count']} rows, "
-        f"{len(file['table_schema']['columns'])} columns, {file['size_bytes']} bytes",
-    )
-    table.add_row("sha256", file["sha256"])
-    table.add_row("upload time", f"{upload_s * 1000:.0f} ms")
-    table.add_row("event", f"{event.topic} {event.payload['event_type']} key={event.key}")
-    table.add_row("health", ", ".join(f"{k}={v['status']}" for k, v in health["checks"].items()))
-    table.add_row("data dir", str(settings.home.resolve()))
-    console.print(table)
-    console.print(f"API docs: {url}/docs")
-    console.print(
-        f"Try it:  curl -H 'Authorization: Bearer {token}' {url}/api/v1/datasets/diabetes",
-        soft_wrap=True,
-    )
-    if exit_when_done:
-        server.should_exit = True
-        wh.close()
-        return
-    console.print("Serving until Ctrl-C.")
-    try:
+            version = body["version"]["version"]
+            console.print(
+                f"Uploaded diabetes.csv as dataset 'diabetes' v{version}; the journey starts."
+            )
+            journey_id = client.wait_for_journey_id("diabetes", version)
+            journey = _follow(client, journey_id, console)
+            if journey["state"] != "completed":
+                raise MillraceError(
+                    f"the journey stopped at {journey['state']}: {journey['reason']}"
+                )
+            model = client.model(journey["steps"]["automl"]["outputs"]["model_id"])
+        console.print(_summary(journey, model, url))
+        for name, link in journey["links"].items():
+            console.print(f"  {name:<34} {url}{link}", soft_wrap=True, highlight=False)
+        console.print(f"API docs: {url}/docs")
+        console.print(f"Your token: {token}", soft_wrap=True)
+        if exit_when_done:
+            return
+        console.print("Serving until Ctrl-C.")
         while not server.should_exit:
             time.sleep(0.5)
     except KeyboardInterrupt:
+        pass
+    finally:
         server.should_exit = True
-    wh.close()
+        stop.set()
+        wh.close()

@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from millrace.cli.events import relay
 
-__all__ = ["up", "worker"]
+if TYPE_CHECKING:
+    from millrace.warehouse.context import Warehouse
+
+__all__ = ["start_agents", "up", "worker"]
 
 log = logging.getLogger("millrace.worker")
 
@@ -61,6 +64,23 @@ def worker(
     _run_agent(name, _stop_on_signals())
 
 
+def start_agents(wh: Warehouse, stop: threading.Event) -> list[threading.Thread]:
+    """Every agent (and the relay, on Kafka) in a daemon thread of this process."""
+    from millrace.agents import AGENTS
+    from millrace.events.relay import OutboxRelay
+
+    threads = [
+        threading.Thread(target=_run_agent, args=(n, stop), name=f"agent-{n}", daemon=True)
+        for n in AGENTS
+    ]
+    if wh.settings.kafka_bootstrap:
+        relay_ = OutboxRelay(wh, wh.settings.kafka_bootstrap)
+        threads.append(threading.Thread(target=relay_.run, args=(stop,), name="relay", daemon=True))
+    for t in threads:
+        t.start()
+    return threads
+
+
 def up(
     port: Annotated[int | None, typer.Option(help="API port (MILLRACE_API_PORT)")] = None,
 ) -> None:
@@ -70,24 +90,14 @@ def up(
     """
     import uvicorn
 
-    from millrace.agents import AGENTS
     from millrace.cli.main import load_settings, open_warehouse
-    from millrace.events.relay import OutboxRelay
     from millrace.warehouse.api import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = load_settings()
     wh = open_warehouse()
     stop = threading.Event()
-    threads = [
-        threading.Thread(target=_run_agent, args=(n, stop), name=f"agent-{n}", daemon=True)
-        for n in AGENTS
-    ]
-    if settings.kafka_bootstrap:
-        relay_ = OutboxRelay(wh, settings.kafka_bootstrap)
-        threads.append(threading.Thread(target=relay_.run, args=(stop,), name="relay", daemon=True))
-    for t in threads:
-        t.start()
+    threads = start_agents(wh, stop)
     try:
         uvicorn.run(
             create_app(warehouse=wh),
