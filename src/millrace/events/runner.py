@@ -37,6 +37,10 @@ __all__ = ["ConsumerRunner", "Handler", "HandlerContext", "Reject", "Retry", "Su
 
 log = logging.getLogger("millrace.runner")
 
+# Lag costs broker round trips (committed offsets, watermarks): measure it now and then,
+# not after every batch.
+LAG_REPORT_EVERY_S = 5.0
+
 
 class Retry(MillraceError):
     """Raised by a handler to be called again after ``defer`` seconds."""
@@ -98,6 +102,7 @@ class ConsumerRunner:
     def run(self, stop: threading.Event, *, burst: bool = False, poll_timeout: float = 1.0) -> int:
         """Consume until ``stop`` is set (or, in burst mode, until the log is drained)."""
         handled = 0
+        next_lag_report = 0.0
         with self.bus.consumer(self.sub.group, self.sub.topics) as consumer:
             while not stop.is_set():
                 batch = consumer.poll(poll_timeout)
@@ -106,7 +111,9 @@ class ConsumerRunner:
                         break  # uncommitted: redelivered to whoever resumes
                     self.process(message, consumer)
                     handled += 1
-                self._report_lag(consumer)
+                if time.monotonic() >= next_lag_report:
+                    self._report_lag(consumer)
+                    next_lag_report = time.monotonic() + LAG_REPORT_EVERY_S
                 if burst and not batch:
                     break
         return handled
