@@ -94,3 +94,38 @@ def test_relay_without_kafka_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "MILLRACE_EVENT_BUS=kafka://" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_worker_serves_prometheus_metrics(tmp_path: Path) -> None:
+    import time
+
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.support import free_port
+
+    _announce(tmp_path, "metered")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "millrace", "worker", "core", "--metrics-port", str(port)],
+        env={**os.environ, "MILLRACE_HOME": str(tmp_path)},
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        handled = 0.0
+        while time.monotonic() < deadline and not handled:
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            except httpx.TransportError:
+                time.sleep(0.2)
+                continue
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    # The event names a dataset that does not exist: it is dead-lettered.
+                    if sample.name == "millrace_events_dead_lettered_total":
+                        handled += sample.value
+            time.sleep(0.2)
+        assert handled >= 1
+    finally:
+        stop_pid(proc.pid)

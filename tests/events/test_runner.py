@@ -223,3 +223,33 @@ def test_stop_leaves_the_rest_uncommitted(warehouse: Warehouse) -> None:
     assert len(handled) == 2
     with bus.consumer(group, [topic]) as resumed:
         assert len(resumed.poll(1.0)) == 3
+
+
+def test_prometheus_counters_follow_what_happened(warehouse: Warehouse) -> None:
+    from prometheus_client import REGISTRY
+
+    topic, _out, group = _names()
+    _publish(warehouse, topic, 3)
+
+    def sometimes(message: Message, ctx: HandlerContext) -> None:
+        if message.payload["version"] == "v2" and ctx.attempt == 1:
+            raise ConnectionError("blip")
+        if message.payload["version"] == "v3":
+            raise Reject("bad")
+
+    ConsumerRunner(
+        warehouse,
+        EmbeddedBus(warehouse),
+        Subscription(group, [topic], sometimes),
+        sleep=lambda _s: None,
+    ).run(threading.Event(), burst=True, poll_timeout=0.2)
+    labels = {"group": group, "topic": topic}
+
+    def value(name: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    assert value("millrace_events_handled_total") == 2
+    assert value("millrace_events_failed_total") == 2
+    assert value("millrace_events_retried_total") == 1
+    assert value("millrace_events_dead_lettered_total") == 1
+    assert value("millrace_consumer_lag") == 0

@@ -106,6 +106,7 @@ def handle(message: Message, ctx: HandlerContext) -> None:
         "algorithm": attrs.get("algorithm"),
         "explainer": exp.explainer,
         "test_scores": attrs.get("test_scores", {}),
+        "model_fairness": attrs.get("model_fairness"),
         "leaderboard": attrs.get("leaderboard", []) or _json(files.get("leaderboard.json")),
     }
     title = f"{dataset_id} v{dataset_version} / {model_id} {p['version']}"

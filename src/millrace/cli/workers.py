@@ -45,11 +45,18 @@ def _run_agent(name: str, stop: threading.Event) -> None:
 
 def worker(
     name: Annotated[str, typer.Argument(help="core, bias, automl, xai or relay")],
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port")
+    ] = None,
 ) -> None:
     """Run one agent until SIGTERM (it finishes the event in hand first).
 
-    Example: millrace worker bias
+    Example: millrace worker bias --metrics-port 9101
     """
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
     from millrace.agents import AGENTS
     from millrace.exceptions import InvalidInputError
 

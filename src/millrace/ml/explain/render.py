@@ -33,6 +33,33 @@ def _beeswarm(exp: Explanation, top: list[str]) -> str:
     return figure_png(fig)
 
 
+def _model_fairness(report: dict[str, Any] | None) -> list[str]:
+    """The model's fairness on the held-out split, if sensitive columns were given."""
+    if not report:
+        return []
+    rows = [
+        {"attribute": column, "group": group, **stats}
+        for column, entry in report["attributes"].items()
+        for group, stats in entry["groups"].items()
+    ]
+    gaps = [
+        {
+            "attribute": column,
+            "disparate_impact_ratio": entry["disparate_impact_ratio"],
+            "equal_opportunity_difference": entry.get("equal_opportunity_difference"),
+            "average_odds_difference": entry.get("average_odds_difference"),
+            "flags": "; ".join(entry["flags"]),
+        }
+        for column, entry in report["attributes"].items()
+    ]
+    return [
+        "<h2>Fairness of the model's predictions (held-out split)</h2>",
+        paragraph(f"Favourable outcome: {report['favourable_outcome']}."),
+        table(gaps),
+        table(rows),
+    ]
+
+
 def render_reports(
     *,
     exp: Explanation,
@@ -79,7 +106,7 @@ def render_reports(
                 [
                     {"key": k, "value": v}
                     for k, v in model_info.items()
-                    if k not in {"leaderboard", "test_scores"}
+                    if k not in {"leaderboard", "test_scores", "model_fairness"}
                 ]
             ),
             "<h2>Held-out test scores</h2>",
@@ -89,6 +116,7 @@ def render_reports(
             table([{"feature": f, "mean_abs_shap": v} for f, v in ranked]),
             f"<h2>Permutation importance ({exp.scoring}, 5 repeats)</h2>",
             table([{"feature": f, "mean": v["mean"], "std": v["std"]} for f, v in perm]),
+            *_model_fairness(model_info.get("model_fairness")),
             "<h2>AutoML leaderboard</h2>",
             table(
                 [
