@@ -19,12 +19,9 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +29,8 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 from rich.table import Table
+
+from millrace.testing import RssSampler, free_port, reset_peak, status_bytes, stop_pid, wait_http
 
 MiB = 1024 * 1024
 FILE_NAME = "data.bin"
@@ -55,56 +54,6 @@ class Result:
     server_peak_rss_mb: float
     server_rss_growth_mb: float
     hwm_reset: bool
-
-
-def _status_bytes(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not found for pid {pid}")
-
-
-def _reset_peak(pid: int) -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0), so the peak is the upload's."""
-    try:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-class RssSampler:
-    """Polls a process's VmRSS in a thread and keeps the largest value seen."""
-
-    def __init__(self, pid: int, interval: float = 0.02) -> None:
-        self.pid = pid
-        self.interval = interval
-        self.start = _status_bytes(pid, "VmRSS")
-        self.peak = self.start
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.peak = max(self.peak, _status_bytes(self.pid, "VmRSS"))
-            except (OSError, RuntimeError):
-                return
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _status_bytes(self.pid, "VmRSS"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_file(path: Path, size_mb: int) -> str:
@@ -139,38 +88,6 @@ def create_user(env: dict[str, str]) -> str:
     return str(json.loads(made.stdout)["token"])
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the API exited with {proc.returncode} before it answered")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout}s")
-
-
-def stop_pid(pid: int, timeout: float = 15) -> None:
-    """SIGTERM, then SIGKILL after ``timeout`` seconds."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            waited, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if waited:
-            return
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-
-
 def time_cp(src: Path, dst: Path) -> float:
     os.sync()  # earlier writes (the source file) must not be flushed during the timing
     start = time.perf_counter()
@@ -184,7 +101,7 @@ def time_upload(
 ) -> tuple[float, int, int, int, bool]:
     """Seconds, RSS before, sampled peak RSS, VmHWM after, whether VmHWM was reset."""
     os.sync()
-    hwm_reset = _reset_peak(pid)
+    hwm_reset = reset_peak(pid)
     headers = {"Authorization": f"Bearer {token}"}
     timeout = httpx.Timeout(600, connect=10)
     with (
@@ -199,7 +116,7 @@ def time_upload(
             data={"dataset_id": DATASET_ID},
         )
         seconds = time.perf_counter() - start
-    peak = _status_bytes(pid, "VmHWM")
+    peak = status_bytes(pid, "VmHWM")
     if r.status_code != 201:
         raise RuntimeError(f"upload answered {r.status_code}: {r.text[:500]}")
     (stored,) = r.json()["version"]["files"]
@@ -233,7 +150,7 @@ def run(workdir: Path, size_mb: int) -> Result:
             stderr=subprocess.STDOUT,
         )
         try:
-            wait_ready(f"{url}/health", proc)
+            wait_http(f"{url}/health", proc)
             err.print(f"timing the upload through the API (pid {proc.pid}) ...")
             api_seconds, rss_before, sampled, peak, hwm_reset = time_upload(
                 url, token, proc.pid, src, sha256

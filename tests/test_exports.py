@@ -16,6 +16,10 @@ MODULES = [
     "millrace.warehouse.assets",
     "millrace.warehouse.models",
     "millrace.warehouse.api",
+    "millrace.testing",
+    "millrace.events.testing",
+    "millrace.events.runner",
+    "millrace.agents",
 ]
 
 

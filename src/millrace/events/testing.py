@@ -8,7 +8,6 @@ against a real broker without Docker or a JVM.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -16,32 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["free_port", "stop_pid", "tansu_binary", "tansu_broker"]
+from millrace.testing import free_port, stop_pid
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def stop_pid(pid: int, timeout: float = 10) -> None:
-    """SIGTERM, then SIGKILL: stop a server by PID, whatever state it is in."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            waited, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if waited:
-            return
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
+__all__ = ["tansu_binary", "tansu_broker"]
 
 
 def tansu_binary() -> Path:

@@ -19,7 +19,6 @@ import os
 import random
 import subprocess
 import sys
-import threading
 import uuid
 import zipfile
 import zlib
@@ -30,8 +29,9 @@ from typing import Any
 
 import pytest
 
+from millrace.testing import RssSampler, reset_peak, status_bytes
 from tests.conftest import Backend, LiveApi
-from tests.support import free_port, peak_rss_bytes, stop_pid, wait_http
+from tests.support import free_port, stop_pid, wait_http
 
 pytestmark = pytest.mark.slow
 
@@ -60,50 +60,6 @@ class Uploaded:
     hwm_reset: bool
     hwm_growth: int
     sampled_growth: int
-
-
-def _status_bytes(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not found for pid {pid}")
-
-
-def _reset_peak(pid: int) -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0); False where that is not allowed."""
-    try:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-class RssSampler:
-    """Polls a process's VmRSS in a thread and keeps the largest value seen."""
-
-    def __init__(self, pid: int, interval: float = 0.01) -> None:
-        self.pid = pid
-        self.interval = interval
-        self.start = _status_bytes(pid, "VmRSS")
-        self.peak = self.start
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.peak = max(self.peak, _status_bytes(self.pid, "VmRSS"))
-            except (OSError, RuntimeError):
-                return
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _status_bytes(self.pid, "VmRSS"))
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +105,8 @@ def uploaded(fresh_api: LiveApi, big_file: BigFile) -> Iterator[Uploaded]:
     user_id, token = fresh_api.new_user("big")
     dataset_id = f"big-{uuid.uuid4().hex[:8]}"
     pid = fresh_api.pid
-    hwm_reset = _reset_peak(pid)
-    hwm_before = peak_rss_bytes(pid)
+    hwm_reset = reset_peak(pid)
+    hwm_before = status_bytes(pid, "VmHWM")
     with (
         fresh_api.client(token) as http,
         big_file.path.open("rb") as f,
@@ -161,7 +117,7 @@ def uploaded(fresh_api: LiveApi, big_file: BigFile) -> Iterator[Uploaded]:
             files={"file": (FILE_NAME, f, "application/octet-stream")},
             data={"dataset_id": dataset_id},
         )
-    hwm_after = peak_rss_bytes(pid)
+    hwm_after = status_bytes(pid, "VmHWM")
     body = r.json() if r.headers.get("content-type", "").endswith("json") else r.text
     yield Uploaded(
         file=big_file,
