@@ -14,11 +14,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from millrace.exceptions import AuthError, ConflictError, NotFoundError, PermissionDeniedError
+from millrace.warehouse.context import Warehouse
+from millrace.warehouse.db import session_scope
 from millrace.warehouse.ids import check_id
 from millrace.warehouse.models import ApiToken, User
 
 __all__ = [
     "act_as",
+    "acting_owner",
     "authenticate",
     "create_token",
     "create_user",
@@ -81,3 +84,9 @@ def act_as(session: Session, actor: User, user_id: str | None) -> str:
             f"user_id {user_id!r} does not match the token's user {actor.id!r}"
         )
     return get_user(session, user_id).id
+
+
+def acting_owner(wh: Warehouse, actor: User, user_id: str | None) -> str:
+    """``act_as`` in a short transaction of its own (routes must not hold one open)."""
+    with session_scope(wh.sessions) as session:
+        return act_as(session, actor, user_id)

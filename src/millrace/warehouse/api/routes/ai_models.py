@@ -19,7 +19,7 @@ from millrace.warehouse.assets import get_asset
 from millrace.warehouse.db import session_scope
 from millrace.warehouse.ids import id_from_filename
 from millrace.warehouse.models import AssetKind, AssetVersion, User
-from millrace.warehouse.users import act_as
+from millrace.warehouse.users import acting_owner
 
 __all__ = ["router"]
 
@@ -39,8 +39,7 @@ def _fields(**values: object) -> ModelFields:
 def _owner(wh: WarehouseDep, user: User, path_user: str | None, form_user: str | None) -> str:
     if path_user and form_user and path_user != form_user:
         raise InvalidInputError("user_id in the path and in the form differ")
-    with session_scope(wh.sessions) as session:
-        return act_as(session, user, path_user or form_user)
+    return acting_owner(wh, user, path_user or form_user)
 
 
 def _created(wh: WarehouseDep, owner_id: str, model_id: str, version: AssetVersion) -> AssetOut:

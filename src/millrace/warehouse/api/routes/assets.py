@@ -15,8 +15,8 @@ from millrace.warehouse.api.deps import AdminUser, CurrentUser, WarehouseDep
 from millrace.warehouse.api.schemas import AssetOut, FileOut, Page, VersionOut
 from millrace.warehouse.db import session_scope
 from millrace.warehouse.ids import parse_version
-from millrace.warehouse.models import AssetKind, User
-from millrace.warehouse.users import act_as
+from millrace.warehouse.models import AssetKind
+from millrace.warehouse.users import acting_owner
 from millrace.warehouse.zipstream import zip_stream
 
 __all__ = ["ActFor", "asset_router", "decode_cursor", "encode_cursor"]
@@ -58,9 +58,7 @@ def asset_router(kind: AssetKind, prefix: str, tag: str) -> APIRouter:
     router = APIRouter(prefix=prefix, tags=[tag])
     label = kind.value
 
-    def owner(wh: WarehouseDep, user: User, user_id: str | None) -> str:
-        with session_scope(wh.sessions) as session:
-            return act_as(session, user, user_id)
+    owner = acting_owner
 
     @router.get("", response_model=Page[AssetOut], summary=f"List and search {label}s")
     def list_(

@@ -16,7 +16,7 @@ from millrace.warehouse.datasets import JourneyHints, upload_dataset
 from millrace.warehouse.db import session_scope
 from millrace.warehouse.ids import id_from_filename
 from millrace.warehouse.models import AssetKind, AssetVersion
-from millrace.warehouse.users import act_as
+from millrace.warehouse.users import acting_owner
 
 __all__ = ["router"]
 
@@ -73,8 +73,7 @@ def upload_folder(
     time_budget_s: Annotated[float | None, Form()] = None,
     encoding: Annotated[str, Form()] = "utf-8",
 ) -> AssetOut:
-    with session_scope(wh.sessions) as session:
-        owner_id = act_as(session, user, user_id)
+    owner_id = acting_owner(wh, user, user_id)
     ds_id = dataset_id or id_from_filename(upload_name(zip_file))
     hints = _hints(target_column, task_type, sensitive_columns, time_budget_s)
     with zip_files(zip_file, wh.settings, preserve_structure) as files:
@@ -113,8 +112,7 @@ def upload_file(
     time_budget_s: Annotated[float | None, Form()] = None,
     encoding: Annotated[str, Form()] = "utf-8",
 ) -> AssetOut:
-    with session_scope(wh.sessions) as session:
-        owner_id = act_as(session, user, user_id)
+    owner_id = acting_owner(wh, user, user_id)
     filename = upload_name(file)
     ds_id = dataset_id or id_from_filename(filename)
     hints = _hints(target_column, task_type, sensitive_columns, time_budget_s)

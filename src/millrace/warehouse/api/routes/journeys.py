@@ -16,7 +16,7 @@ from millrace.warehouse.db import session_scope
 from millrace.warehouse.ids import parse_version
 from millrace.warehouse.journey_setup import configure_journey
 from millrace.warehouse.models import Journey
-from millrace.warehouse.users import act_as
+from millrace.warehouse.users import acting_owner
 
 __all__ = ["router"]
 
@@ -81,11 +81,6 @@ class JourneyOut(BaseModel):
         )
 
 
-def _owner(wh: WarehouseDep, user: CurrentUser, user_id: str | None) -> str:
-    with session_scope(wh.sessions) as session:
-        return act_as(session, user, user_id)
-
-
 @router.post(
     "",
     response_model=JourneyOut,
@@ -93,7 +88,7 @@ def _owner(wh: WarehouseDep, user: CurrentUser, user_id: str | None) -> str:
     summary="Start a journey for a dataset version, or give it what it waits for",
 )
 def create(wh: WarehouseDep, user: CurrentUser, body: JourneyIn) -> JourneyOut:
-    owner_id = _owner(wh, user, body.user_id)
+    owner_id = acting_owner(wh, user, body.user_id)
     hints = JourneyHints.model_validate(
         body.model_dump(include=set(JourneyHints.model_fields), exclude_unset=True)
     )
@@ -112,7 +107,7 @@ def create(wh: WarehouseDep, user: CurrentUser, body: JourneyIn) -> JourneyOut:
 def update(
     wh: WarehouseDep, user: CurrentUser, journey_id: str, body: JourneyHints, user_id: ActFor = None
 ) -> JourneyOut:
-    owner_id = _owner(wh, user, user_id)
+    owner_id = acting_owner(wh, user, user_id)
     with session_scope(wh.sessions) as session:
         j = journeys.get_journey(session, owner_id, journey_id)
         dataset_id, version = j.dataset_id, j.dataset_version
@@ -126,7 +121,7 @@ def update(
 def list_(
     wh: WarehouseDep, user: CurrentUser, dataset_id: str | None = None, user_id: ActFor = None
 ) -> list[JourneyOut]:
-    owner_id = _owner(wh, user, user_id)
+    owner_id = acting_owner(wh, user, user_id)
     with session_scope(wh.sessions) as session:
         return [JourneyOut.of(j) for j in journeys.list_journeys(session, owner_id, dataset_id)]
 
@@ -137,7 +132,7 @@ def list_(
     summary="Every step with its state, timing and links to its outputs",
 )
 def get(wh: WarehouseDep, user: CurrentUser, journey_id: str, user_id: ActFor = None) -> JourneyOut:
-    owner_id = _owner(wh, user, user_id)
+    owner_id = acting_owner(wh, user, user_id)
     with session_scope(wh.sessions) as session:
         return JourneyOut.of(journeys.get_journey(session, owner_id, journey_id))
 
@@ -150,7 +145,7 @@ def get(wh: WarehouseDep, user: CurrentUser, journey_id: str, user_id: ActFor = 
 def retry(
     wh: WarehouseDep, user: CurrentUser, journey_id: str, user_id: ActFor = None
 ) -> JourneyOut:
-    owner_id = _owner(wh, user, user_id)
+    owner_id = acting_owner(wh, user, user_id)
     with session_scope(wh.sessions) as session:
         j = journeys.get_journey(session, owner_id, journey_id)
         dataset_id, version, step = j.dataset_id, j.dataset_version, j.failed_step

@@ -15,8 +15,8 @@ from millrace.warehouse.api.routes.assets import ActFor, decode_cursor, encode_c
 from millrace.warehouse.api.schemas import Page, ReportOut
 from millrace.warehouse.db import session_scope
 from millrace.warehouse.ids import parse_version
-from millrace.warehouse.models import ReportKind, User
-from millrace.warehouse.users import act_as
+from millrace.warehouse.models import ReportKind
+from millrace.warehouse.users import acting_owner
 
 __all__ = ["router"]
 
@@ -45,14 +45,9 @@ class JsonReportIn(BaseModel):
     report: dict[str, Any] | None = None
 
 
-def _owner(wh: WarehouseDep, user: User, user_id: str | None) -> str:
-    with session_scope(wh.sessions) as session:
-        return act_as(session, user, user_id)
-
-
 def _json_routes(kind: ReportKind, prefix: str, tag: str) -> None:
     def create(wh: WarehouseDep, user: CurrentUser, body: JsonReportIn) -> ReportOut:
-        owner_id = _owner(wh, user, body.user_id)
+        owner_id = acting_owner(wh, user, body.user_id)
         content = body.report if body.report is not None else dict(body.model_extra or {})
         if not content:
             raise InvalidInputError("the report is empty: send its content in 'report'")
@@ -91,7 +86,7 @@ def _read_routes(kind: ReportKind, prefix: str, tag: str) -> None:
         cursor: str | None = None,
         user_id: ActFor = None,
     ) -> Page[ReportOut]:
-        owner_id = _owner(wh, user, user_id)
+        owner_id = acting_owner(wh, user, user_id)
         with session_scope(wh.sessions) as session:
             items, nxt = reports.list_reports(
                 session, kind, owner_id, dataset_id, min(max(limit, 1), 500), decode_cursor(cursor)
@@ -101,7 +96,7 @@ def _read_routes(kind: ReportKind, prefix: str, tag: str) -> None:
     def get(
         wh: WarehouseDep, user: CurrentUser, report_id: str, user_id: ActFor = None
     ) -> ReportOut:
-        owner_id = _owner(wh, user, user_id)
+        owner_id = acting_owner(wh, user, user_id)
         with session_scope(wh.sessions) as session:
             return ReportOut.of(reports.get_report(session, kind, owner_id, report_id))
 
@@ -140,7 +135,7 @@ def upload_xai(
     model_id: Annotated[str | None, Form()] = None,
     dataset_version: Annotated[str | None, Form()] = None,
 ) -> ReportOut:
-    owner_id = _owner(wh, user, user_id)
+    owner_id = acting_owner(wh, user, user_id)
     row = reports.create_xai_report(
         wh,
         owner_id=owner_id,
@@ -161,7 +156,7 @@ def _view(kind: ReportKind, prefix: str) -> None:
     def view(
         wh: WarehouseDep, user: CurrentUser, report_id: str, user_id: ActFor = None
     ) -> StreamingResponse:
-        owner_id = _owner(wh, user, user_id)
+        owner_id = acting_owner(wh, user, user_id)
         with session_scope(wh.sessions) as session:
             key = reports.get_report(session, kind, owner_id, report_id).storage_key
         if key is None:
