@@ -7,6 +7,7 @@ samples are bounded so an explanation costs seconds, not minutes, on any dataset
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,10 +15,14 @@ import numpy as np
 import pandas as pd
 from sklearn.inspection import permutation_importance
 
-__all__ = ["BACKGROUND_ROWS", "EXPLAIN_ROWS", "Explanation", "explain_model"]
+__all__ = ["AGNOSTIC_ROWS", "BACKGROUND_ROWS", "EXPLAIN_ROWS", "Explanation", "explain_model"]
 
 BACKGROUND_ROWS = 100
-EXPLAIN_ROWS = 500
+EXPLAIN_ROWS = 500  # tree and linear explainers are cheap per row
+# A model-agnostic explainer calls the model ~2 x features x background rows per explained
+# row; these bounds keep it to seconds for a KNN on a few dozen features.
+AGNOSTIC_ROWS = 60
+AGNOSTIC_BACKGROUND_ROWS = 30
 
 
 @dataclass
@@ -31,32 +36,62 @@ class Explanation:
     scoring: str
 
 
-def _explainer(model: Any, background: pd.DataFrame) -> tuple[Any, str]:
-    import shap
-
+def _kind(model: Any) -> str:
     name = type(model).__module__
     if name.startswith(("lightgbm", "xgboost")) or "tree" in name or "ensemble" in name:
-        return shap.TreeExplainer(model), "TreeExplainer"
+        return "TreeExplainer"
     if name.startswith("sklearn.linear_model"):
-        return shap.LinearExplainer(model, background), "LinearExplainer"
+        return "LinearExplainer"
+    return "PermutationExplainer"
+
+
+def _explainer(model: Any, kind: str, background: pd.DataFrame) -> Any:
+    import shap
+
+    if kind == "TreeExplainer":
+        return shap.TreeExplainer(model)
+    if kind == "LinearExplainer":
+        return shap.LinearExplainer(model, background)
     predict = model.predict_proba if hasattr(model, "predict_proba") else model.predict
-    return shap.PermutationExplainer(predict, background), "PermutationExplainer"
+    return shap.PermutationExplainer(predict, background)
+
+
+def _positive_class(raw: Any) -> np.ndarray:
+    """SHAP values as (rows, features), for the last class when there is one per class.
+
+    Explainers answer in three shapes: an array (rows, features); a list with an array per
+    class; or an array (rows, features, classes).
+    """
+    if isinstance(raw, list):
+        return np.asarray(raw[-1])
+    values = np.asarray(getattr(raw, "values", raw))
+    return values[:, :, -1] if values.ndim == 3 else values
 
 
 def explain_model(
     model: Any, x: pd.DataFrame, y: np.ndarray, task: str, seed: int = 0
 ) -> Explanation:
     rng = np.random.default_rng(seed)
-    take = rng.choice(len(x), size=min(EXPLAIN_ROWS, len(x)), replace=False)
+    kind = _kind(model)
+    agnostic = kind == "PermutationExplainer"
+    rows, back = (
+        (AGNOSTIC_ROWS, AGNOSTIC_BACKGROUND_ROWS) if agnostic else (EXPLAIN_ROWS, BACKGROUND_ROWS)
+    )
+    take = rng.choice(len(x), size=min(rows, len(x)), replace=False)
     sample = x.iloc[np.sort(take)]
-    background = x.iloc[rng.choice(len(x), size=min(BACKGROUND_ROWS, len(x)), replace=False)]
-    explainer, kind = _explainer(model, background)
-    raw = explainer(sample) if kind == "PermutationExplainer" else explainer.shap_values(sample)
-    values = np.asarray(getattr(raw, "values", raw))
-    if values.ndim == 3:  # (rows, features, classes): explain the last class
-        values = values[:, :, -1]
-    elif isinstance(raw, list):
-        values = np.asarray(raw[-1])
+    background = x.iloc[rng.choice(len(x), size=min(back, len(x)), replace=False)]
+    explainer = _explainer(model, kind, background)
+    with warnings.catch_warnings():
+        # SHAP announces that LightGBM binary models now give one array per class; the
+        # list case is handled below.
+        warnings.filterwarnings("ignore", message=".*shap values output has changed.*")
+        raw = (
+            # Two sampled permutations per row: a bounded estimate, not an exact one.
+            explainer(sample, max_evals=4 * x.shape[1] + 2, silent=True)
+            if agnostic
+            else explainer.shap_values(sample)
+        )
+    values = _positive_class(raw)
     features = list(x.columns)
     scoring = "accuracy" if task == "classification" else "r2"
     perm = permutation_importance(
