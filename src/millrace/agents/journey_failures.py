@@ -5,13 +5,14 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from millrace.events.bus import Message
+from millrace.events.runner import DeadLetterHook
 from millrace.warehouse import journeys
 from millrace.warehouse.models import Journey
 
 __all__ = ["fail_journey_step"]
 
 
-def fail_journey_step(step: str):  # type: ignore[no-untyped-def]
+def fail_journey_step(step: str) -> DeadLetterHook:
     def hook(session: Session, message: Message, error: str) -> None:
         journey_id = message.payload.get("journey_id")
         if not journey_id:

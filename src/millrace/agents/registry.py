@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import ModuleType
 
 from millrace.agents import automl, bias, core, xai
@@ -18,7 +17,7 @@ _STEP = {"core": None, "bias": "bias", "automl": "automl", "xai": "xai"}
 def subscription(name: str, max_tries: int = 3) -> Subscription:
     module = AGENTS[name]
     step = _STEP[name]
-    hook: Callable[..., None] | None = fail_journey_step(step) if step else None
+    hook = fail_journey_step(step) if step else None
     return Subscription(
         group=module.GROUP,
         topics=module.TOPICS,

@@ -33,7 +33,15 @@ from millrace.warehouse.context import Warehouse
 from millrace.warehouse.db import session_scope
 from millrace.warehouse.models import ProcessedEvent
 
-__all__ = ["ConsumerRunner", "Handler", "HandlerContext", "Reject", "Retry", "Subscription"]
+__all__ = [
+    "ConsumerRunner",
+    "DeadLetterHook",
+    "Handler",
+    "HandlerContext",
+    "Reject",
+    "Retry",
+    "Subscription",
+]
 
 log = logging.getLogger("millrace.runner")
 
