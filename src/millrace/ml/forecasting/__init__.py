@@ -1,0 +1,1 @@
+"""Time-series forecasting: data preparation, one model interface, metrics."""

@@ -1,0 +1,134 @@
+"""Reading and checking a time series, and splitting it without leaking the future.
+
+Every check here answers a real mistake with a sentence: no time column, timestamps out of
+order or repeated, gaps in a regular series, a target that is text or empty, a series too
+short for one window and horizon. The scaler and the clipping bounds are fitted on the
+training part only; validation and test never inform them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from millrace.exceptions import InvalidInputError
+
+__all__ = ["PreprocessConfig", "Scaler", "Split", "load_series", "time_features"]
+
+_IRREGULAR_TOLERANCE = 0.01  # share of steps allowed to differ from the usual step
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    target: str
+    time_col: str = "time"
+    exog: tuple[str, ...] = ()
+    horizon: int = 12
+    input_seq_len: int = 24
+    val_share: float = 0.15
+    test_share: float = 0.15
+    clip: str | None = None  # None | "iqr" | "percentile"
+    lags: int = 0
+    max_eval_windows: int = 100
+
+
+@dataclass
+class Scaler:
+    """Standard scaling per column, fitted on the training rows only."""
+
+    mean: dict[str, float] = field(default_factory=dict)
+    std: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame) -> Scaler:
+        std = frame.std(ddof=0).replace(0, 1.0)
+        return cls(
+            {c: float(v) for c, v in frame.mean().items()}, {c: float(v) for c, v in std.items()}
+        )
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return (frame - pd.Series(self.mean)) / pd.Series(self.std)
+
+    def inverse(self, values: np.ndarray, column: str) -> np.ndarray:
+        return values * self.std[column] + self.mean[column]
+
+
+@dataclass
+class Split:
+    train: int  # rows [0, train) train; [train, val) validation; [val, n) test
+    val: int
+    n: int
+
+
+def _read(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    try:
+        if suffix in {".parquet", ".pq"}:
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"cannot read {path.name}: {exc}") from None
+
+
+def load_series(path: Path, cfg: PreprocessConfig) -> tuple[pd.DataFrame, pd.Timedelta]:
+    """The frame indexed by time, checked; and its step."""
+    frame = _read(path)
+    if cfg.time_col not in frame.columns:
+        raise InvalidInputError(
+            f"{path.name} has no time column {cfg.time_col!r} "
+            f"(columns: {', '.join(map(str, frame.columns[:20]))})"
+        )
+    for col in (cfg.target, *cfg.exog):
+        if col not in frame.columns:
+            raise InvalidInputError(f"{path.name} has no column {col!r}")
+    times = pd.to_datetime(frame[cfg.time_col], errors="coerce")
+    if times.isna().any():
+        bad = frame.loc[times.isna(), cfg.time_col].iloc[0]
+        raise InvalidInputError(f"{cfg.time_col!r} has a value that is not a time: {bad!r}")
+    if times.duplicated().any():
+        raise InvalidInputError(f"duplicate timestamps, e.g. {times[times.duplicated()].iloc[0]}")
+    if not times.is_monotonic_increasing:
+        raise InvalidInputError("timestamps are not in order; sort the file by time first")
+    steps = times.diff().dropna()
+    if steps.empty:
+        raise InvalidInputError("the series has a single timestamp")
+    step = steps.mode().iloc[0]
+    off = float((steps != step).mean())
+    if off > _IRREGULAR_TOLERANCE:
+        raise InvalidInputError(
+            f"irregular time steps: {off:.0%} of steps differ from "
+            f"the usual {step}; resample to a regular grid first"
+        )
+    y = pd.to_numeric(frame[cfg.target], errors="coerce")
+    if y.isna().all():
+        raise InvalidInputError(f"target {cfg.target!r} has no numeric values")
+    if y.notna().sum() < frame[cfg.target].notna().sum():
+        raise InvalidInputError(f"target {cfg.target!r} holds non-numeric values")
+    out = frame[[cfg.target, *cfg.exog]].apply(pd.to_numeric, errors="coerce")
+    out.index = pd.DatetimeIndex(times)
+    need = cfg.input_seq_len + cfg.horizon
+    if len(out) < 3 * need:
+        raise InvalidInputError(
+            f"the series has {len(out)} points; at least {3 * need} "
+            f"(3 x (input_seq_len {cfg.input_seq_len} + horizon "
+            f"{cfg.horizon})) are needed for train, validation and test"
+        )
+    return out, step
+
+
+def time_features(index: pd.DatetimeIndex) -> pd.DataFrame:
+    """Cyclical encodings of minute of day, day of week and day of year."""
+    minute = index.hour * 60 + index.minute
+    feats: dict[str, Any] = {}
+    for name, value, period in (
+        ("minute_of_day", minute, 1440),
+        ("day_of_week", index.dayofweek, 7),
+        ("day_of_year", index.dayofyear, 365.25),
+    ):
+        angle = 2 * np.pi * np.asarray(value, dtype=float) / period
+        feats[f"{name}_sin"], feats[f"{name}_cos"] = np.sin(angle), np.cos(angle)
+    return pd.DataFrame(feats, index=index)

@@ -1,0 +1,48 @@
+"""The artifacts steps pass each other: small JSON-able records pointing at folders.
+
+The same records travel as local paths (local runner), KFP artifact paths, or claim-check
+messages (Kafka-chained runner), so every step's contract is checked in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+__all__ = ["Evaluation", "Prepared", "Promotion", "Trained"]
+
+
+class Prepared(BaseModel):
+    uri: str
+    config_hash: str
+    config: dict[str, Any]
+    columns: list[str]
+    n: int
+    train_end: int
+    val_end: int
+    step_seconds: float
+    season: int
+    skipped: bool = False
+
+
+class Trained(BaseModel):
+    uri: str
+    name: str
+    params: dict[str, Any]
+    train_seconds: float
+    summary: dict[str, Any] = {}
+
+
+class Evaluation(BaseModel):
+    uri: str
+    champion: str
+    candidates: dict[str, dict[str, Any]]
+    windows: dict[str, int]
+
+
+class Promotion(BaseModel):
+    name: str
+    champion: str
+    model_uri: str
+    history: list[dict[str, Any]]

@@ -1,0 +1,300 @@
+"""The pipeline's steps: preprocess -> train (per model) -> evaluate -> promote -> infer.
+
+Each is a plain function from artifacts to an artifact; runners (local, KFP, Kafka) own
+parallelism and transport and call these same functions.
+
+The held-out test window is never seen by fitting, scaling or selection: the scaler and
+clipping bounds come from the training rows, early stopping uses validation, and the
+champion is chosen on validation windows. Test metrics are computed and reported only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from millrace.exceptions import InvalidInputError, NotFoundError
+from millrace.ml.forecasting.data import PreprocessConfig, Scaler, load_series, time_features
+from millrace.ml.forecasting.metrics import forecast_metrics, weighted_scores
+from millrace.ml.forecasting.models import MODELS, Forecaster, SeriesArrays, season_length
+from millrace.pipelines.artifacts import Evaluation, Prepared, Promotion, Trained
+
+__all__ = [
+    "evaluate",
+    "infer",
+    "load_model",
+    "preprocess",
+    "promote",
+    "rollback",
+    "series",
+    "train",
+]
+
+
+def _hash(cfg: PreprocessConfig, data: Path, test: Path | None) -> str:
+    h = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode())
+    for path in (data, test):
+        if path is not None:
+            with path.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+    return h.hexdigest()
+
+
+def preprocess(data: Path, cfg: PreprocessConfig, work: Path, test: Path | None = None) -> Prepared:
+    key = _hash(cfg, data, test)
+    out = work / "prepared" / key
+    meta_file = out / "prepared.json"
+    if meta_file.is_file():
+        return Prepared.model_validate({**json.loads(meta_file.read_text()), "skipped": True})
+    frame, step = load_series(data, cfg)
+    if test is not None:
+        tail, test_step = load_series(test, cfg)
+        if tail.index[0] <= frame.index[-1]:
+            raise InvalidInputError("the test file must continue after the training file")
+        if test_step != step:
+            raise InvalidInputError(f"the test file steps by {test_step}, the data by {step}")
+        frame = pd.concat([frame, tail])
+        val_end = len(frame) - len(tail)
+        train_end = int(val_end * (1 - cfg.val_share))
+    else:
+        val_end = int(len(frame) * (1 - cfg.test_share))
+        train_end = int(len(frame) * (1 - cfg.test_share - cfg.val_share))
+    columns = [cfg.target, *cfg.exog]
+    frame[columns] = frame[columns].interpolate(limit_direction="both")
+    train = frame.iloc[:train_end]
+    if cfg.clip:
+        lo, hi = (
+            (
+                train.quantile(0.25) - 1.5 * (train.quantile(0.75) - train.quantile(0.25)),
+                train.quantile(0.75) + 1.5 * (train.quantile(0.75) - train.quantile(0.25)),
+            )
+            if cfg.clip == "iqr"
+            else (train.quantile(0.01), train.quantile(0.99))
+        )
+        frame[columns] = frame[columns].clip(lo, hi, axis=1)
+    for lag in range(1, cfg.lags + 1):
+        frame[f"{cfg.target}_lag{lag}"] = frame[cfg.target].shift(lag).bfill()
+    features = [c for c in frame.columns if c != cfg.target]
+    scaler = Scaler.fit(frame.iloc[:train_end])
+    scaled = scaler.transform(frame)
+    table = pd.concat(
+        [
+            frame[[cfg.target]].rename(columns={cfg.target: "y"}),
+            scaled[[cfg.target]].rename(columns={cfg.target: "y_scaled"}),
+            scaled[features].add_prefix("x_"),
+            time_features(frame.index).add_prefix("x_"),
+        ],
+        axis=1,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out / "series.parquet")
+    (out / "scaler.json").write_text(json.dumps(asdict(scaler)))
+    prepared = Prepared(
+        uri=str(out),
+        config_hash=key,
+        config=asdict(cfg),
+        columns=columns,
+        n=len(table),
+        train_end=train_end,
+        val_end=val_end,
+        step_seconds=step.total_seconds(),
+        season=season_length(step),
+    )
+    meta_file.write_text(prepared.model_dump_json(exclude={"skipped"}))
+    return prepared
+
+
+def series(prepared: Prepared) -> SeriesArrays:
+    table = pd.read_parquet(Path(prepared.uri) / "series.parquet")
+    scaler = json.loads((Path(prepared.uri) / "scaler.json").read_text())
+    target = prepared.config["target"]
+    return SeriesArrays(
+        y=table["y"].to_numpy(float),
+        y_scaled=table["y_scaled"].to_numpy(float),
+        x=table[[c for c in table.columns if c.startswith("x_")]].to_numpy(float),
+        times=pd.DatetimeIndex(table.index),
+        train_end=prepared.train_end,
+        val_end=prepared.val_end,
+        season=prepared.season,
+        target_mean=scaler["mean"][target],
+        target_std=scaler["std"][target],
+    )
+
+
+def _model(prepared: Prepared, name: str) -> Forecaster:
+    if name not in MODELS:
+        raise InvalidInputError(f"unknown model {name!r}: choose from {', '.join(MODELS)}")
+    cfg = prepared.config
+    return MODELS[name](horizon=cfg["horizon"], input_seq_len=cfg["input_seq_len"])
+
+
+def train(
+    prepared: Prepared, name: str, work: Path, seed: int = 0, budget_s: float | None = None
+) -> Trained:
+    model = _model(prepared, name)
+    s = series(prepared)
+    started = time.monotonic()
+    model.fit(s, seed=seed, budget_s=budget_s)
+    elapsed = time.monotonic() - started
+    out = work / "models" / prepared.config_hash / name
+    out.mkdir(parents=True, exist_ok=True)
+    for file_name, data in model.save().items():
+        (out / file_name).write_bytes(data)
+    (out / "training_log.json").write_text(json.dumps(model.log))
+    summary = {k: v for k, v in model.log.items() if k != "epochs"}
+    summary["epochs"] = len(model.log.get("epochs", []))
+    return Trained(
+        uri=str(out),
+        name=name,
+        params=model.params,
+        train_seconds=round(elapsed, 3),
+        summary=summary,
+    )
+
+
+def load_model(prepared: Prepared, trained: Trained, s: SeriesArrays | None = None) -> Forecaster:
+    model = _model(prepared, trained.name)
+    files = {p.name: p.read_bytes() for p in Path(trained.uri).iterdir() if p.is_file()}
+    model.load_state(files, s or series(prepared))
+    return model
+
+
+def _origins(start: int, end: int, h: int, most: int) -> np.ndarray:
+    last = end - h
+    if last < start:
+        raise InvalidInputError("the evaluation window is shorter than the horizon")
+    return np.unique(np.linspace(start, last, num=min(most, last - start + 1)).astype(int))
+
+
+def _rolling(
+    model: Forecaster, s: SeriesArrays, origins: np.ndarray, h: int
+) -> tuple[np.ndarray, np.ndarray]:
+    preds = np.concatenate([model.forecast(s, int(o), h) for o in origins])
+    actual = np.concatenate([s.y[o : o + h] for o in origins])
+    return actual, preds
+
+
+def evaluate(prepared: Prepared, candidates: list[Trained], work: Path) -> Evaluation:
+    """Score every candidate on the same windows; choose on validation, report test."""
+    s = series(prepared)
+    h, most = prepared.config["horizon"], prepared.config["max_eval_windows"]
+    val_origins = _origins(s.train_end, s.val_end, h, most)
+    test_origins = _origins(s.val_end, len(s.y), h, most)
+    naive_scale = float(np.mean(np.abs(np.diff(s.y[: s.train_end])))) or 1.0
+    results: dict[str, dict[str, Any]] = {}
+    for trained in candidates:
+        model = load_model(prepared, trained, s)
+        results[trained.name] = {
+            "validation": forecast_metrics(*_rolling(model, s, val_origins, h), naive_scale),
+            "test": forecast_metrics(*_rolling(model, s, test_origins, h), naive_scale),
+            "model_uri": trained.uri,
+            "train_seconds": trained.train_seconds,
+        }
+    scores = weighted_scores({n: r["validation"] for n, r in results.items()})
+    for name, score in scores.items():
+        results[name]["score"] = round(score, 6)
+    champion = min(scores, key=scores.__getitem__)
+    out = work / "evaluations" / prepared.config_hash
+    out.mkdir(parents=True, exist_ok=True)
+    evaluation = Evaluation(
+        uri=str(out),
+        champion=champion,
+        candidates=results,
+        windows={"validation": len(val_origins), "test": len(test_origins), "horizon": h},
+    )
+    (out / "evaluation.json").write_text(evaluation.model_dump_json(indent=2))
+    return evaluation
+
+
+def promote(evaluation: Evaluation, name: str, registry: Path) -> Promotion:
+    """Point ``current.json`` at the champion and keep the history (seed 000's record)."""
+    folder = registry / name
+    folder.mkdir(parents=True, exist_ok=True)
+    current = folder / "current.json"
+    history = json.loads(current.read_text())["history"] if current.is_file() else []
+    entry = {
+        "champion": evaluation.champion,
+        "model_uri": evaluation.candidates[evaluation.champion]["model_uri"],
+        "score": evaluation.candidates[evaluation.champion]["score"],
+        "test": evaluation.candidates[evaluation.champion]["test"],
+        "promoted_at": datetime.now(UTC).isoformat(),
+    }
+    promotion = Promotion(
+        name=name,
+        champion=entry["champion"],
+        model_uri=entry["model_uri"],
+        history=[*history, entry],
+    )
+    tmp = folder / "current.json.tmp"
+    tmp.write_text(promotion.model_dump_json(indent=2))
+    tmp.replace(current)
+    return promotion
+
+
+def rollback(name: str, registry: Path) -> Promotion:
+    current = registry / name / "current.json"
+    if not current.is_file():
+        raise NotFoundError(f"no promotions recorded for {name!r}")
+    history = json.loads(current.read_text())["history"]
+    if len(history) < 2:
+        raise InvalidInputError(f"{name!r} has no earlier champion to roll back to")
+    previous = history[-2]
+    entry = {**previous, "promoted_at": datetime.now(UTC).isoformat(), "rollback": True}
+    promotion = Promotion(
+        name=name,
+        champion=previous["champion"],
+        model_uri=previous["model_uri"],
+        history=[*history, entry],
+    )
+    current.write_text(promotion.model_dump_json(indent=2))
+    return promotion
+
+
+def infer(prepared: Prepared, trained: Trained, log_path: Path, next_horizon: bool = False) -> int:
+    """Forecast the test window (or the horizon after the data) into a JSON-lines log.
+
+    The log is opened for append and written once per batch: never downloaded and
+    re-uploaded whole.
+    """
+    s = series(prepared)
+    model = load_model(prepared, trained, s)
+    h = prepared.config["horizon"]
+    lines: list[str] = []
+    if next_horizon:
+        step = pd.Timedelta(seconds=prepared.step_seconds)
+        future = pd.date_range(s.times[-1] + step, periods=h, freq=step)
+        s.times = s.times.append(future)
+        pred = model.forecast(s, len(s.y), h)
+        lines = [
+            json.dumps({"ts": t.isoformat(), "prediction": float(p), "model": trained.name})
+            for t, p in zip(future, pred, strict=True)
+        ]
+    else:
+        for origin in range(s.val_end, len(s.y) - h + 1, h):
+            pred = model.forecast(s, origin, h)
+            for i, p in enumerate(pred):
+                actual = float(s.y[origin + i])
+                lines.append(
+                    json.dumps(
+                        {
+                            "ts": s.times[origin + i].isoformat(),
+                            "prediction": float(p),
+                            "actual": actual,
+                            "error": float(p) - actual,
+                            "model": trained.name,
+                        }
+                    )
+                )
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("a") as log:
+        log.write("\n".join(lines) + "\n")
+    return len(lines)
