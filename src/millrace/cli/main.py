@@ -149,6 +149,9 @@ def _register_event_commands() -> None:
     from millrace.cli.workers import up, worker
 
     app.add_typer(events_app, name="events")
+    from millrace.cli.pipeline import pipeline_app
+
+    app.add_typer(pipeline_app, name="pipeline")
     app.command("worker")(worker)
     app.command("up")(up)
 

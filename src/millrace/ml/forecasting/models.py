@@ -234,6 +234,9 @@ class _Recurrent(Forecaster):
     def fit(self, s: SeriesArrays, seed: int = 0, budget_s: float | None = None) -> None:
         import torch
 
+        # One intra-op thread: trainers already run side by side, and a fixed thread count
+        # keeps reductions in one order, so a seed gives the same weights every time.
+        torch.set_num_threads(1)
         torch.manual_seed(seed)
         np.random.seed(seed)
         h = int(self.params["horizon"])

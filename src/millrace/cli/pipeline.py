@@ -1,0 +1,119 @@
+"""``millrace pipeline``: run the forecasting pipeline locally, or roll a promotion back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+__all__ = ["pipeline_app"]
+
+pipeline_app = typer.Typer(help="The forecasting pipeline.", no_args_is_help=True)
+console = Console()
+
+
+def _work(name: str) -> Path:
+    from millrace.cli.main import load_settings
+
+    return load_settings().home.resolve() / "pipelines"
+
+
+@pipeline_app.command("run")
+def run(
+    data: Annotated[Path, typer.Option(help="CSV or Parquet with a time column")],
+    target: Annotated[str, typer.Option(help="The column to forecast")],
+    time_col: Annotated[str, typer.Option("--time-col")] = "time",
+    horizon: Annotated[int, typer.Option(help="Steps to forecast at once")] = 12,
+    input_seq_len: Annotated[int, typer.Option(help="Window the GRU/LSTM see")] = 24,
+    models: Annotated[str, typer.Option(help="Comma-separated candidates")] = (
+        "naive,seasonal_naive,ets,theta,arima,prophet,gru,lstm"
+    ),
+    exog: Annotated[str, typer.Option(help="Comma-separated exogenous columns")] = "",
+    test: Annotated[Path | None, typer.Option(help="A _test file continuing the data")] = None,
+    budget: Annotated[float | None, typer.Option(help="Seconds for training")] = None,
+    name: Annotated[str | None, typer.Option(help="Registry name (default: the target)")] = None,
+) -> None:
+    """Preprocess, train every candidate in parallel, evaluate, promote and infer.
+
+    Example: millrace pipeline run --data ElBorn.csv --test ElBorn_test.csv --target down
+    """
+    from millrace.ml.forecasting.data import PreprocessConfig
+    from millrace.pipelines.runners.local import run_local
+
+    cfg = PreprocessConfig(
+        target=target,
+        time_col=time_col,
+        horizon=horizon,
+        input_seq_len=input_seq_len,
+        exog=tuple(c for c in exog.split(",") if c),
+    )
+    states: dict[str, str] = {}
+
+    def view() -> Table:
+        table = Table(title="pipeline", show_header=False)
+        for step, state in states.items():
+            table.add_row(step, state)
+        return table
+
+    with Live(view(), console=console, refresh_per_second=4) as live:
+
+        def progress(step: str, state: str) -> None:
+            states[step] = state
+            live.update(view())
+
+        result = run_local(
+            data,
+            cfg,
+            _work(name or target),
+            name=name or target,
+            models=[m.strip() for m in models.split(",") if m.strip()],
+            test=test,
+            budget_s=budget,
+            progress=progress,
+        )
+    assert result.evaluation is not None
+    table = Table(title=f"Candidates (champion: {result.evaluation.champion})")
+    for col in (
+        "model",
+        "score (val)",
+        "val RMSE",
+        "test RMSE",
+        "test MAE",
+        "test sMAPE",
+        "test MASE",
+        "train s",
+    ):
+        table.add_column(col, justify="right" if col != "model" else "left")
+    ranked = sorted(result.evaluation.candidates.items(), key=lambda kv: kv[1]["score"])
+    for model, c in ranked:
+        t = c["test"]
+        table.add_row(
+            model,
+            f"{c['score']:.3f}",
+            f"{c['validation']['rmse']:.4g}",
+            f"{t['rmse']:.4g}",
+            f"{t['mae']:.4g}",
+            f"{t['smape']:.2f}",
+            f"{t['mase']:.3f}",
+            f"{c['train_seconds']:.1f}",
+        )
+    for model, error in result.failed.items():
+        table.add_row(model, "failed", error[:60], "", "", "", "", "")
+    console.print(table)
+    console.print(f"{result.inferred} forecasts appended to the inference log.")
+
+
+@pipeline_app.command("rollback")
+def rollback(name: Annotated[str, typer.Argument(help="The registry name")]) -> None:
+    """Restore the previous champion of NAME.
+
+    Example: millrace pipeline rollback down
+    """
+    from millrace.pipelines.steps import rollback as do_rollback
+
+    promotion = do_rollback(name, _work(name) / "registry")
+    console.print(f"{name}: champion is {promotion.champion} again ({promotion.model_uri})")

@@ -1,0 +1,1 @@
+"""Runners own transport and parallelism; every one calls the same step functions."""
