@@ -270,8 +270,10 @@ def infer(prepared: Prepared, trained: Trained, log_path: Path, next_horizon: bo
     h = prepared.config["horizon"]
     lines: list[str] = []
     if next_horizon:
-        step = pd.Timedelta(seconds=prepared.step_seconds)
-        future = pd.date_range(s.times[-1] + step, periods=h, freq=step)
+        freq = pd.infer_freq(s.times[-min(len(s.times), 50) :]) or pd.Timedelta(
+            seconds=prepared.step_seconds
+        )
+        future = pd.date_range(s.times[-1], periods=h + 1, freq=freq)[1:]
         s.times = s.times.append(future)
         pred = model.forecast(s, len(s.y), h)
         lines = [

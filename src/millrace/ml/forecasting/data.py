@@ -98,7 +98,9 @@ def load_series(path: Path, cfg: PreprocessConfig) -> tuple[pd.DataFrame, pd.Tim
         raise InvalidInputError("the series has a single timestamp")
     step = steps.mode().iloc[0]
     off = float((steps != step).mean())
-    if off > _IRREGULAR_TOLERANCE:
+    # Calendar frequencies (monthly, quarterly) are regular though their steps vary.
+    calendar = len(times) >= 3 and pd.infer_freq(pd.DatetimeIndex(times)) is not None
+    if off > _IRREGULAR_TOLERANCE and not calendar:
         raise InvalidInputError(
             f"irregular time steps: {off:.0%} of steps differ from "
             f"the usual {step}; resample to a regular grid first"

@@ -1,0 +1,159 @@
+"""The forecasting steps on real series: statsforecast's AirPassengers and the LTE stations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsforecast.utils import AirPassengersDF
+
+from millrace.exceptions import InvalidInputError
+from millrace.ml.forecasting.data import PreprocessConfig
+from millrace.pipelines import steps
+from millrace.pipelines.runners.local import run_local
+from tests.support import SHARED
+
+LTE = SHARED / "data" / "lte"
+
+
+@pytest.fixture
+def air(tmp_path: Path) -> Path:
+    path = tmp_path / "air.csv"
+    AirPassengersDF.rename(columns={"ds": "time"})[["time", "y"]].to_csv(path, index=False)
+    return path
+
+
+def test_preprocess_is_idempotent_and_fits_only_on_training_rows(air: Path, tmp_path: Path) -> None:
+    cfg = PreprocessConfig(target="y", horizon=6, input_seq_len=12)
+    first = steps.preprocess(air, cfg, tmp_path / "work")
+    again = steps.preprocess(air, cfg, tmp_path / "work")
+    assert not first.skipped
+    assert again.skipped
+    assert again.config_hash == first.config_hash
+    other = steps.preprocess(
+        air, PreprocessConfig(target="y", horizon=3, input_seq_len=12), tmp_path / "work"
+    )
+    assert other.config_hash != first.config_hash
+    y = pd.read_csv(air)["y"]
+    scaler = json.loads((Path(first.uri) / "scaler.json").read_text())
+    assert scaler["mean"]["y"] == pytest.approx(y[: first.train_end].mean())
+    assert scaler["mean"]["y"] != pytest.approx(y.mean())  # the future was not used
+    assert first.train_end < first.val_end < first.n == len(y)
+    assert first.season == 12
+
+
+def test_air_passengers_champion_is_chosen_on_validation(air: Path, tmp_path: Path) -> None:
+    cfg = PreprocessConfig(target="y", horizon=6, input_seq_len=12, val_share=0.2, test_share=0.2)
+    run = run_local(
+        air,
+        cfg,
+        tmp_path / "work",
+        name="air",
+        models=["naive", "seasonal_naive", "ets", "theta", "arima"],
+    )
+    ev = run.evaluation
+    assert ev is not None
+    assert not run.failed
+    scores = {n: c["score"] for n, c in ev.candidates.items()}
+    assert ev.champion == min(scores, key=scores.__getitem__)
+    champion, naive = ev.candidates[ev.champion]["test"], ev.candidates["naive"]["test"]
+    assert champion["mase"] < naive["mase"]
+    assert set(champion) == {"mae", "rmse", "mse", "smape", "mase", "nrmse"}
+    assert run.promotion is not None
+    assert run.promotion.champion == ev.champion
+    log = (tmp_path / "work" / "inference" / "air.jsonl").read_text().splitlines()
+    assert len(log) == run.inferred > 0
+    first = json.loads(log[0])
+    assert set(first) == {"ts", "prediction", "actual", "error", "model"}
+
+
+def test_lte_station_with_neural_models_and_test_file(tmp_path: Path) -> None:
+    cfg = PreprocessConfig(
+        target="down", exog=("up", "rnti_count"), horizon=1, input_seq_len=10, max_eval_windows=50
+    )
+    run = run_local(
+        LTE / "ElBorn.csv",
+        cfg,
+        tmp_path / "work",
+        name="elborn",
+        test=LTE / "ElBorn_test.csv",
+        models=["naive", "gru", "lstm", "prophet"],
+    )
+    ev = run.evaluation
+    assert ev is not None
+    assert not run.failed
+    test_rows = len(pd.read_csv(LTE / "ElBorn_test.csv"))
+    assert run.prepared.n - run.prepared.val_end == test_rows  # the _test file is the test
+    for name in ("gru", "lstm"):
+        trained = next(t for t in run.trained if t.name == name)
+        assert 1 <= trained.summary["epochs"] <= 30  # early stopping on validation
+        assert (Path(trained.uri) / "model.pt").is_file()
+    assert (
+        Path(next(t for t in run.trained if t.name == "prophet").uri) / "prophet.json"
+    ).is_file()
+    assert ev.candidates[ev.champion]["test"]["nrmse"] <= (
+        ev.candidates["naive"]["test"]["nrmse"] * 1.1
+    )
+
+
+def test_promote_keeps_history_and_rollback_restores(air: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    cfg = PreprocessConfig(target="y", horizon=6, input_seq_len=12)
+    run_local(air, cfg, work, name="air", models=["naive"])
+    second = run_local(air, cfg, work, name="air", models=["seasonal_naive"])
+    assert second.promotion is not None
+    assert [h["champion"] for h in second.promotion.history] == ["naive", "seasonal_naive"]
+    back = steps.rollback("air", work / "registry")
+    assert back.champion == "naive"
+    current = json.loads((work / "registry" / "air" / "current.json").read_text())
+    assert current["champion"] == "naive"
+    assert current["history"][-1]["rollback"] is True
+
+
+def test_inference_log_is_appended_not_rewritten(air: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    cfg = PreprocessConfig(target="y", horizon=6, input_seq_len=12)
+    run = run_local(air, cfg, work, name="air", models=["naive"])
+    log = work / "inference" / "air.jsonl"
+    before = log.read_bytes()
+    added = steps.infer(run.prepared, run.trained[0], log, next_horizon=True)
+    after = log.read_bytes()
+    assert added == 6
+    assert after.startswith(before)
+    future = [json.loads(line) for line in after[len(before) :].splitlines()]
+    assert future[0]["ts"] > json.loads(before.splitlines()[-1])["ts"]
+
+
+def _write(tmp_path: Path, frame: pd.DataFrame) -> Path:
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+GOOD = pd.DataFrame(
+    {
+        "time": pd.date_range("2024-01-01", periods=200, freq="h"),
+        "y": np.sin(np.arange(200) / 5) + 10,
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (GOOD.rename(columns={"time": "when"}), "no time column 'time'"),
+        (GOOD.iloc[::-1], "not in order"),
+        (pd.concat([GOOD, GOOD.iloc[[5]]]).sort_values("time"), "duplicate timestamps"),
+        (GOOD.drop(index=range(10, 200, 7)), "irregular time steps"),
+        (GOOD.head(40), "at least"),
+        (GOOD.assign(y=GOOD["y"].astype(object).where(GOOD.index != 7, "high")), "non-numeric"),
+        (GOOD.assign(y=np.nan), "no numeric values"),
+    ],
+    ids=["no-time", "unsorted", "duplicates", "irregular", "too-short", "text", "all-nan"],
+)
+def test_bad_series_get_clear_errors(tmp_path: Path, frame: pd.DataFrame, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        steps.preprocess(_write(tmp_path, frame), PreprocessConfig(target="y"), tmp_path / "w")
