@@ -117,3 +117,49 @@ def rollback(name: Annotated[str, typer.Argument(help="The registry name")]) -> 
 
     promotion = do_rollback(name, _work(name) / "registry")
     console.print(f"{name}: champion is {promotion.champion} again ({promotion.model_uri})")
+
+
+@pipeline_app.command("compile")
+def compile_(
+    output: Annotated[Path, typer.Option(help="Where to write the pipeline YAML")] = Path(
+        "pipeline.yaml"
+    ),
+    models: Annotated[str, typer.Option(help="Comma-separated candidates")] = (
+        "naive,seasonal_naive,ets,theta,arima,prophet,gru,lstm"
+    ),
+) -> None:
+    """Compile the KFP v2 pipeline (components call Millrace's step code).
+
+    Example: millrace pipeline compile --output pipeline.yaml
+    """
+    from millrace.pipelines.runners.kfp import compile_pipeline
+
+    path = compile_pipeline(output, [m.strip() for m in models.split(",") if m.strip()])
+    console.print(f"wrote {path}")
+
+
+@pipeline_app.command("submit")
+def submit(
+    host: Annotated[str, typer.Option(help="KFP endpoint, e.g. http://kfp.example:8080")],
+    data_uri: Annotated[str, typer.Option(help="Data as the pipeline's pods see it")],
+    target: Annotated[str, typer.Option()],
+    package: Annotated[Path, typer.Option(help="A compiled pipeline")] = Path("pipeline.yaml"),
+    time_col: Annotated[str, typer.Option("--time-col")] = "time",
+    horizon: Annotated[int, typer.Option()] = 12,
+    test_uri: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Send a compiled pipeline to a Kubeflow Pipelines endpoint.
+
+    Example: millrace pipeline submit --host http://kfp:8080 --data-uri s3://b/lte.csv --target down
+    """
+    import json
+
+    from millrace.pipelines.runners.kfp import submit as do_submit
+
+    config = {"target": target, "time_col": time_col, "horizon": horizon}
+    run_id = do_submit(
+        package,
+        host,
+        {"data_uri": data_uri, "test_uri": test_uri, "config_json": json.dumps(config)},
+    )
+    console.print(f"submitted: run {run_id}")
