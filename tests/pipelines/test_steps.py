@@ -74,6 +74,7 @@ def test_lte_station_with_neural_models_and_test_file(tmp_path: Path) -> None:
     cfg = PreprocessConfig(
         target="down", exog=("up", "rnti_count"), horizon=1, input_seq_len=10, max_eval_windows=50
     )
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run = run_local(
         LTE / "ElBorn.csv",
         cfg,
@@ -81,6 +82,7 @@ def test_lte_station_with_neural_models_and_test_file(tmp_path: Path) -> None:
         name="elborn",
         test=LTE / "ElBorn_test.csv",
         models=["naive", "gru", "lstm", "prophet"],
+        tracking_uri=tracking,
     )
     ev = run.evaluation
     assert ev is not None
@@ -97,6 +99,19 @@ def test_lte_station_with_neural_models_and_test_file(tmp_path: Path) -> None:
     assert ev.candidates[ev.champion]["test"]["nrmse"] <= (
         ev.candidates["naive"]["test"]["nrmse"] * 1.1
     )
+    # MLflow: a run per candidate with per-epoch losses; the champion carries the alias.
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(tracking)
+    client = MlflowClient()
+    gru = next(t for t in run.trained if t.name == "gru")
+    losses = client.get_metric_history(gru.summary["mlflow_run_id"], "val_loss")
+    assert len(losses) == gru.summary["epochs"]
+    champion = client.get_model_version_by_alias("millrace.forecast.elborn", "champion")
+    assert champion.run_id == ev.candidates[ev.champion]["mlflow_run_id"]
+    files = {a.path for a in client.list_artifacts(champion.run_id)}
+    assert {"model", "preprocess", "config"} <= files
 
 
 def test_promote_keeps_history_and_rollback_restores(air: Path, tmp_path: Path) -> None:

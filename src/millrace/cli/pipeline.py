@@ -41,6 +41,7 @@ def run(
 
     Example: millrace pipeline run --data ElBorn.csv --test ElBorn_test.csv --target down
     """
+    from millrace.cli.main import load_settings
     from millrace.ml.forecasting.data import PreprocessConfig
     from millrace.pipelines.runners.local import run_local
 
@@ -74,6 +75,7 @@ def run(
             test=test,
             budget_s=budget,
             progress=progress,
+            tracking_uri=load_settings().resolved_mlflow_uri,
         )
     assert result.evaluation is not None
     table = Table(title=f"Candidates (champion: {result.evaluation.champion})")
@@ -113,9 +115,10 @@ def rollback(name: Annotated[str, typer.Argument(help="The registry name")]) -> 
 
     Example: millrace pipeline rollback down
     """
+    from millrace.cli.main import load_settings
     from millrace.pipelines.steps import rollback as do_rollback
 
-    promotion = do_rollback(name, _work(name) / "registry")
+    promotion = do_rollback(name, _work(name) / "registry", load_settings().resolved_mlflow_uri)
     console.print(f"{name}: champion is {promotion.champion} again ({promotion.model_uri})")
 
 

@@ -6,13 +6,22 @@ settings; the embedded default is a SQLite store in the data dir.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from millrace.settings import Settings
 
-__all__ = ["CHAMPION", "Tracked", "log_tabular_model", "warm_up"]
+__all__ = [
+    "CHAMPION",
+    "Tracked",
+    "log_forecaster",
+    "log_tabular_model",
+    "register_champion",
+    "warm_up",
+]
 
 CHAMPION = "champion"
 PIP_REQUIREMENTS = ["scikit-learn", "lightgbm", "xgboost", "skops", "pandas", "numpy"]
@@ -76,3 +85,55 @@ def log_tabular_model(
     version = str(info.registered_model_version)
     MlflowClient().set_registered_model_alias(name, CHAMPION, version)
     return Tracked(run.info.run_id, name, version)
+
+
+def log_forecaster(
+    tracking_uri: str,
+    *,
+    experiment: str,
+    name: str,
+    params: dict[str, Any],
+    epochs: list[dict[str, Any]],
+    files: dict[str, Path],
+) -> str:
+    """One MLflow run per trained candidate: params, per-epoch losses, model files (safe
+    formats: state dicts, JSON), scaler and preprocess config. Returns the run id."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=name, tags={"candidate": name}) as run:
+        mlflow.log_params(
+            {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in params.items()}
+        )
+        for row in epochs:
+            step = int(row["epoch"])
+            mlflow.log_metrics({k: float(v) for k, v in row.items() if k != "epoch"}, step=step)
+        for artifact_path, path in files.items():
+            if path.is_dir():
+                mlflow.log_artifacts(str(path), artifact_path=artifact_path)
+            else:
+                mlflow.log_artifact(str(path), artifact_path=artifact_path)
+    return str(run.info.run_id)
+
+
+def register_champion(
+    tracking_uri: str, *, registered: str, run_id: str, metrics: dict[str, float]
+) -> str:
+    """Register a run's ``model`` folder as a new version and point ``champion`` at it."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(tracking_uri)
+    client = MlflowClient()
+    with contextlib.suppress(MlflowException):  # it exists: add a version
+        client.create_registered_model(registered)
+    run = client.get_run(run_id)
+    for key, value in metrics.items():
+        client.log_metric(run_id, key, float(value))
+    version = client.create_model_version(
+        registered, source=f"{run.info.artifact_uri}/model", run_id=run_id
+    )
+    client.set_registered_model_alias(registered, CHAMPION, version.version)
+    return str(version.version)

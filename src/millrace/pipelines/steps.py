@@ -138,7 +138,12 @@ def _model(prepared: Prepared, name: str) -> Forecaster:
 
 
 def train(
-    prepared: Prepared, name: str, work: Path, seed: int = 0, budget_s: float | None = None
+    prepared: Prepared,
+    name: str,
+    work: Path,
+    seed: int = 0,
+    budget_s: float | None = None,
+    tracking_uri: str | None = None,
 ) -> Trained:
     model = _model(prepared, name)
     s = series(prepared)
@@ -152,6 +157,21 @@ def train(
     (out / "training_log.json").write_text(json.dumps(model.log))
     summary = {k: v for k, v in model.log.items() if k != "epochs"}
     summary["epochs"] = len(model.log.get("epochs", []))
+    if tracking_uri:
+        from millrace.ml.tracking import log_forecaster
+
+        summary["mlflow_run_id"] = log_forecaster(
+            tracking_uri,
+            experiment=f"millrace/forecasting/{prepared.config['target']}",
+            name=name,
+            params={**model.params, "config_hash": prepared.config_hash},
+            epochs=model.log.get("epochs", []),
+            files={
+                "model": out,
+                "preprocess": Path(prepared.uri) / "scaler.json",
+                "config": Path(prepared.uri) / "prepared.json",
+            },
+        )
     return Trained(
         uri=str(out),
         name=name,
@@ -198,6 +218,7 @@ def evaluate(prepared: Prepared, candidates: list[Trained], work: Path) -> Evalu
             "test": forecast_metrics(*_rolling(model, s, test_origins, h), naive_scale),
             "model_uri": trained.uri,
             "train_seconds": trained.train_seconds,
+            "mlflow_run_id": trained.summary.get("mlflow_run_id"),
         }
     scores = weighted_scores({n: r["validation"] for n, r in results.items()})
     for name, score in scores.items():
@@ -215,8 +236,11 @@ def evaluate(prepared: Prepared, candidates: list[Trained], work: Path) -> Evalu
     return evaluation
 
 
-def promote(evaluation: Evaluation, name: str, registry: Path) -> Promotion:
-    """Point ``current.json`` at the champion and keep the history (seed 000's record)."""
+def promote(
+    evaluation: Evaluation, name: str, registry: Path, tracking_uri: str | None = None
+) -> Promotion:
+    """Point ``current.json`` at the champion and keep the history (seed 000's record);
+    with MLflow, register the champion's run and move the ``champion`` alias to it."""
     folder = registry / name
     folder.mkdir(parents=True, exist_ok=True)
     current = folder / "current.json"
@@ -228,6 +252,19 @@ def promote(evaluation: Evaluation, name: str, registry: Path) -> Promotion:
         "test": evaluation.candidates[evaluation.champion]["test"],
         "promoted_at": datetime.now(UTC).isoformat(),
     }
+    run_id = evaluation.candidates[evaluation.champion].get("mlflow_run_id")
+    if tracking_uri and run_id:
+        from millrace.ml.tracking import register_champion
+
+        entry["mlflow_version"] = register_champion(
+            tracking_uri,
+            registered=f"millrace.forecast.{name}",
+            run_id=run_id,
+            metrics={
+                f"test_{k}": v
+                for k, v in evaluation.candidates[evaluation.champion]["test"].items()
+            },
+        )
     promotion = Promotion(
         name=name,
         champion=entry["champion"],
@@ -240,7 +277,7 @@ def promote(evaluation: Evaluation, name: str, registry: Path) -> Promotion:
     return promotion
 
 
-def rollback(name: str, registry: Path) -> Promotion:
+def rollback(name: str, registry: Path, tracking_uri: str | None = None) -> Promotion:
     current = registry / name / "current.json"
     if not current.is_file():
         raise NotFoundError(f"no promotions recorded for {name!r}")
@@ -249,6 +286,16 @@ def rollback(name: str, registry: Path) -> Promotion:
         raise InvalidInputError(f"{name!r} has no earlier champion to roll back to")
     previous = history[-2]
     entry = {**previous, "promoted_at": datetime.now(UTC).isoformat(), "rollback": True}
+    if tracking_uri and previous.get("mlflow_version"):
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        from millrace.ml.tracking import CHAMPION
+
+        mlflow.set_tracking_uri(tracking_uri)
+        MlflowClient().set_registered_model_alias(
+            f"millrace.forecast.{name}", CHAMPION, previous["mlflow_version"]
+        )
     promotion = Promotion(
         name=name,
         champion=previous["champion"],

@@ -64,6 +64,7 @@ def run_local(
     budget_s: float | None = None,
     seed: int = 0,
     workers: int = 4,
+    tracking_uri: str | None = None,
     progress: Progress = lambda _s, _t: None,
 ) -> PipelineRun:
     progress("preprocess", "running")
@@ -73,7 +74,10 @@ def run_local(
     _import_libraries(models)
     per_model = budget_s / max(1, len(models) / workers) if budget_s else None
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(steps.train, prepared, m, work, seed, per_model): m for m in models}
+        futures = {
+            pool.submit(steps.train, prepared, m, work, seed, per_model, tracking_uri): m
+            for m in models
+        }
         for m in models:
             progress(f"train:{m}", "running")
         for future in as_completed(futures):
@@ -91,7 +95,7 @@ def run_local(
     progress("evaluate", "running")
     run.evaluation = steps.evaluate(prepared, run.trained, work)
     progress("evaluate", "done")
-    run.promotion = steps.promote(run.evaluation, name, work / "registry")
+    run.promotion = steps.promote(run.evaluation, name, work / "registry", tracking_uri)
     progress("promote", "done")
     champion = next(t for t in run.trained if t.name == run.evaluation.champion)
     run.inferred = steps.infer(prepared, champion, work / "inference" / f"{name}.jsonl")
