@@ -1,0 +1,128 @@
+"""The one-step LTE protocol of Perifanis et al. ("Federated Learning for 5G Base Station
+Traffic Forecasting"), run through Millrace's pipeline.
+
+Per station: the first 80% of ``<BS>.csv`` trains, the last 20% validates (early stopping
+and champion selection), ``<BS>_test.csv`` tests. Inputs are windows of the last 10 steps
+of all 11 columns (plus time features); the horizon is one step; metrics are on the
+original scale. NRMSE = mean(RMSE_down / mean(down), RMSE_up / mean(up)), which is what
+the paper reports. Its best published test NRMSE: ElBorn 0.863, LesCorts 0.282, PobleSec
+0.835. Persistence (naive) is printed beside every model.
+
+    .venv/bin/python benchmarks/forecast_lte.py [--stations ElBorn,LesCorts,PobleSec]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from millrace.ml.forecasting.data import PreprocessConfig
+from millrace.pipelines.runners.local import run_local
+
+REPO = Path(__file__).resolve().parents[1]
+COLUMNS = [
+    "down",
+    "up",
+    "rnti_count",
+    "mcs_down",
+    "mcs_down_var",
+    "mcs_up",
+    "mcs_up_var",
+    "rb_down",
+    "rb_down_var",
+    "rb_up",
+    "rb_up_var",
+]
+PAPER = {"ElBorn": 0.863, "LesCorts": 0.282, "PobleSec": 0.835}
+MODELS = ["naive", "theta", "arima", "gru", "lstm"]
+
+
+def station(folder: Path, name: str, work: Path) -> dict[str, dict[str, float]]:
+    """NRMSE / MAE / MSE per model (averaged over down and up) and the champion's."""
+    per_model: dict[str, dict[str, list[float]]] = {}
+    champions = {}
+    for target in ("down", "up"):
+        cfg = PreprocessConfig(
+            target=target,
+            exog=tuple(c for c in COLUMNS if c != target),
+            horizon=1,
+            input_seq_len=10,
+            val_share=0.2,
+            max_eval_windows=100_000,
+        )
+        run = run_local(
+            folder / f"{name}.csv",
+            cfg,
+            work,
+            name=f"{name}-{target}",
+            test=folder / f"{name}_test.csv",
+            models=MODELS,
+        )
+        assert run.evaluation is not None
+        champions[target] = run.evaluation.champion
+        for model, result in run.evaluation.candidates.items():
+            for metric in ("nrmse", "mae", "mse"):
+                per_model.setdefault(model, {}).setdefault(metric, []).append(
+                    result["test"][metric]
+                )
+    out = {m: {k: sum(v) / len(v) for k, v in metrics.items()} for m, metrics in per_model.items()}
+    down, up = champions["down"], champions["up"]
+    out["champion"] = {
+        metric: (per_model[down][metric][0] + per_model[up][metric][1]) / 2
+        for metric in ("nrmse", "mae", "mse")
+    }
+    out["champion"]["models"] = f"{down}/{up}"  # type: ignore[assignment]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "lte")
+    parser.add_argument("--stations", default="ElBorn,LesCorts,PobleSec")
+    args = parser.parse_args()
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    seconds: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.stations.split(","):
+            started = time.perf_counter()
+            results[name] = station(args.data, name, Path(tmp))
+            seconds[name] = time.perf_counter() - started
+    console = Console()
+    for name, models in results.items():
+        table = Table(title=f"{name}: test, one step ahead ({seconds[name]:.0f} s)")
+        for col in ("model", "NRMSE", "vs persistence", "MAE (mean of down/up)", "MSE"):
+            table.add_column(col, justify="right" if col != "model" else "left")
+        naive = models["naive"]["nrmse"]
+        for model, m in models.items():
+            label = f"champion ({m['models']})" if model == "champion" else model
+            table.add_row(
+                label,
+                f"{m['nrmse']:.3f}",
+                f"{m['nrmse'] / naive:.2f}x",
+                f"{m['mae']:.4g}",
+                f"{m['mse']:.4g}",
+            )
+        table.add_row("paper's best (published)", f"{PAPER[name]:.3f}", "", "", "")
+        console.print(table)
+    summary = {
+        f"{n.lower()}_champion_nrmse": round(r["champion"]["nrmse"], 4) for n, r in results.items()
+    }
+    summary.update(
+        {
+            f"{n.lower()}_persistence_nrmse": round(r["naive"]["nrmse"], 4)
+            for n, r in results.items()
+        }
+    )
+    summary.update({f"{n.lower()}_paper_nrmse": PAPER[n] for n in results})
+    summary["beats_paper"] = all(results[n]["champion"]["nrmse"] < PAPER[n] for n in results)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
