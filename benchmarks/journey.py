@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -26,7 +25,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from millrace.client import Client
+from millrace.client import Client, step_seconds
 from millrace.events.testing import free_port, stop_pid
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,13 +107,7 @@ def main() -> None:
     if j["state"] != "completed":
         raise SystemExit(f"journey failed: {j['reason']}")
 
-    def seconds(step: str) -> float:
-        s = j["steps"][step]
-        return (
-            datetime.fromisoformat(s["finished_at"]) - datetime.fromisoformat(s["started_at"])
-        ).total_seconds()
-
-    steps = {s: seconds(s) for s in ("bias", "automl", "xai")}
+    steps = {s: step_seconds(j["steps"][s]) or 0.0 for s in ("bias", "automl", "xai")}
     attrs = model["version"]["attributes"] if model else {}
     table = Table(
         title=f"Journey on LTE traffic: {len(frame)} rows, AutoML budget {args.budget:.0f}s"

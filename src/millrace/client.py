@@ -23,7 +23,7 @@ from millrace.exceptions import (
     PermissionDeniedError,
 )
 
-__all__ = ["Client"]
+__all__ = ["Client", "step_seconds"]
 
 _ERRORS: dict[int, type[MillraceError]] = {
     401: AuthError,
@@ -144,3 +144,13 @@ class Client:
             cursor = page["next_cursor"]
             if not cursor:
                 return items
+
+
+def step_seconds(step: dict[str, Any]) -> float | None:
+    """How long a journey step took, from the ``steps`` entry the API returns."""
+    from datetime import datetime
+
+    if not (step.get("started_at") and step.get("finished_at")):
+        return None
+    started = datetime.fromisoformat(step["started_at"])
+    return (datetime.fromisoformat(step["finished_at"]) - started).total_seconds()

@@ -123,9 +123,7 @@ def test_a_poison_event_ends_in_the_dlq_and_the_journey_says_why(world: World) -
 
     world.wh.storage.put(key, io.BytesIO(saved))
     with session_scope(world.wh.sessions) as session:
-        journeys.retry(
-            session, journeys.get_journey(session, world.user_id, journey.id), check=lambda _j: None
-        )
+        journeys.retry(session, journeys.get_journey(session, world.user_id, journey.id))
     resumed = world.drive(dataset_id)
     assert resumed.state == "completed", resumed.reason
     assert resumed.reason is None

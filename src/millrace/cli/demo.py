@@ -22,7 +22,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from millrace.cli.workers import start_agents
-from millrace.client import Client
+from millrace.client import Client, step_seconds
 from millrace.exceptions import MillraceError
 from millrace.settings import Settings
 from millrace.warehouse.api import create_app
@@ -102,11 +102,8 @@ def _summary(journey: dict[str, Any], model: dict[str, Any], url: str) -> Table:
     table.add_column("output")
     for step in _STEPS:
         info = journey["steps"][step]
-        seconds = ""
-        if info.get("started_at") and info.get("finished_at"):
-            from datetime import datetime
-
-            seconds = f"{(datetime.fromisoformat(info['finished_at']) - datetime.fromisoformat(info['started_at'])).total_seconds():.1f}"  # noqa: E501
+        took = step_seconds(info)
+        seconds = f"{took:.1f}" if took is not None else ""
         outputs = info.get("outputs", {})
         out = {
             "bias": f"bias report {str(outputs.get('bias_report_id', ''))[:8]}",

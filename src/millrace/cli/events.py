@@ -11,13 +11,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-__all__ = ["events_app", "relay"]
+__all__ = ["events_app", "relay", "stop_on_signals"]
 
 events_app = typer.Typer(help="Inspect the event stream.", no_args_is_help=True)
 out = Console()
 
 
-def _stop_on_signals() -> threading.Event:
+def stop_on_signals() -> threading.Event:
+    """SIGTERM or Ctrl-C sets the event; loops finish what they hold, then stop."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -40,7 +41,7 @@ def tail(
     from millrace.events.factory import open_bus
 
     wh = open_warehouse()
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     # A throwaway group: tailing never moves a real consumer's offsets.
     with open_bus(wh).consumer(f"tail-{uuid.uuid4().hex[:8]}", [topic]) as consumer:
         if not from_start:
@@ -79,5 +80,5 @@ def relay() -> None:
     wh = open_warehouse()
     if not wh.settings.kafka_bootstrap:
         raise ConfigError("the relay needs MILLRACE_EVENT_BUS=kafka://host:port")
-    OutboxRelay(wh, wh.settings.kafka_bootstrap).run(_stop_on_signals())
+    OutboxRelay(wh, wh.settings.kafka_bootstrap).run(stop_on_signals())
     wh.close()

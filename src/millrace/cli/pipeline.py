@@ -16,7 +16,7 @@ pipeline_app = typer.Typer(help="The forecasting pipeline.", no_args_is_help=Tru
 console = Console()
 
 
-def _work(name: str) -> Path:
+def _work() -> Path:
     from millrace.cli.main import load_settings
 
     return load_settings().home.resolve() / "pipelines"
@@ -69,7 +69,7 @@ def run(
         result = run_local(
             data,
             cfg,
-            _work(name or target),
+            _work(),
             name=name or target,
             models=[m.strip() for m in models.split(",") if m.strip()],
             test=test,
@@ -118,7 +118,7 @@ def rollback(name: Annotated[str, typer.Argument(help="The registry name")]) -> 
     from millrace.cli.main import load_settings
     from millrace.pipelines.steps import rollback as do_rollback
 
-    promotion = do_rollback(name, _work(name) / "registry", load_settings().resolved_mlflow_uri)
+    promotion = do_rollback(name, _work() / "registry", load_settings().resolved_mlflow_uri)
     console.print(f"{name}: champion is {promotion.champion} again ({promotion.model_uri})")
 
 

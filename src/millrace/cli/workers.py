@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from millrace.cli.events import relay
+from millrace.cli.events import relay, stop_on_signals
 
 if TYPE_CHECKING:
     from millrace.warehouse.context import Warehouse
@@ -17,13 +16,6 @@ if TYPE_CHECKING:
 __all__ = ["start_agents", "up", "worker"]
 
 log = logging.getLogger("millrace.worker")
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
 
 
 def _run_agent(name: str, stop: threading.Event) -> None:
@@ -68,7 +60,7 @@ def worker(
         raise InvalidInputError(
             f"unknown worker {name!r}: choose one of {', '.join([*AGENTS, 'relay'])}"
         )
-    _run_agent(name, _stop_on_signals())
+    _run_agent(name, stop_on_signals())
 
 
 def start_agents(wh: Warehouse, stop: threading.Event) -> list[threading.Thread]:

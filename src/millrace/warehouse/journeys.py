@@ -10,7 +10,6 @@ the journey elsewhere and changes nothing. That is what makes completion happen 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -270,15 +269,15 @@ def fail(journey: Journey, step: str | None, reason: str) -> None:
     journey.updated_at = utcnow()
 
 
-def retry(session: Session, journey: Journey, check: Callable[[Journey], None]) -> None:
-    """Resume a failed journey at its failed step, with a fresh trigger event."""
+def retry(session: Session, journey: Journey) -> None:
+    """Resume a failed journey at its failed step, with a fresh trigger event. One that
+    failed before any step goes back to needs_input, for its spec to be checked again."""
     if journey.state != JourneyState.FAILED.value:
         raise ConflictError(f"journey {journey.id} is {journey.state}; only failed ones retry")
     step = journey.failed_step
     if step is None:
         journey.state = JourneyState.NEEDS_INPUT.value
         journey.reason = None
-        check(journey)
         return
     journey.failed_step = None
     journey.reason = None

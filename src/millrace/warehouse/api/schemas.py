@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel
 from millrace.warehouse.ids import version_label
 from millrace.warehouse.models import Asset, AssetFile, AssetVersion, Report
 
-__all__ = ["AssetOut", "FileOut", "Page", "ReportOut", "UserOut", "VersionOut"]
+__all__ = ["AssetOut", "FileOut", "Page", "ReportOut", "Timestamp", "UserOut", "VersionOut"]
 
 T = TypeVar("T")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, status
@@ -11,6 +10,7 @@ from pydantic import BaseModel, Field
 from millrace.warehouse import journeys
 from millrace.warehouse.api.deps import CurrentUser, WarehouseDep
 from millrace.warehouse.api.routes.assets import ActFor
+from millrace.warehouse.api.schemas import Timestamp
 from millrace.warehouse.datasets import JourneyHints
 from millrace.warehouse.db import session_scope
 from millrace.warehouse.ids import parse_version
@@ -44,9 +44,9 @@ class JourneyOut(BaseModel):
     time_budget_s: float
     steps: dict[str, Any]
     links: dict[str, str] = Field(default_factory=dict)
-    created_at: datetime
-    updated_at: datetime
-    completed_at: datetime | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    completed_at: Timestamp | None
 
     @classmethod
     def of(cls, j: Journey) -> JourneyOut:
@@ -59,7 +59,6 @@ class JourneyOut(BaseModel):
             links["model"] = f"/api/v1/ai-models/{mid}?version={outputs['automl']['model_version']}"
         for kind, rid in outputs["xai"].get("reports", {}).items():
             links[f"xai/{kind}"] = f"/api/v1/xai-reports/{rid}/view"
-        utc = lambda d: d if d is None or d.tzinfo else d.replace(tzinfo=UTC)  # noqa: E731
         return cls(
             id=j.id,
             user_id=j.owner_id,
@@ -75,9 +74,9 @@ class JourneyOut(BaseModel):
             time_budget_s=j.time_budget_s,
             steps=j.steps,
             links=links,
-            created_at=utc(j.created_at),
-            updated_at=utc(j.updated_at),
-            completed_at=utc(j.completed_at),
+            created_at=j.created_at,
+            updated_at=j.updated_at,
+            completed_at=j.completed_at,
         )
 
 
@@ -149,7 +148,7 @@ def retry(
     with session_scope(wh.sessions) as session:
         j = journeys.get_journey(session, owner_id, journey_id)
         dataset_id, version, step = j.dataset_id, j.dataset_version, j.failed_step
-        journeys.retry(session, j, check=lambda _j: None)
+        journeys.retry(session, j)
     if step is None:  # it failed before any step: check the spec again
         configure_journey(
             wh, owner_id=owner_id, dataset_id=dataset_id, version=version, hints=JourneyHints()
