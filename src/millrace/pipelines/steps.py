@@ -96,7 +96,15 @@ def preprocess(data: Path, cfg: PreprocessConfig, work: Path, test: Path | None 
         axis=1,
     )
     out.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(out / "series.parquet")
+    # NumPy's own format (no pickle): pyarrow's thread pool can abort a short-lived KFP
+    # component process at exit ("terminate called without an active exception").
+    np.savez(
+        out / "series.npz",
+        y=table["y"].to_numpy(float),
+        y_scaled=table["y_scaled"].to_numpy(float),
+        x=table[[c for c in table.columns if c.startswith("x_")]].to_numpy(float),
+        times=table.index.asi8,
+    )
     (out / "scaler.json").write_text(json.dumps(asdict(scaler)))
     prepared = Prepared(
         uri=str(out),
@@ -114,14 +122,15 @@ def preprocess(data: Path, cfg: PreprocessConfig, work: Path, test: Path | None 
 
 
 def series(prepared: Prepared) -> SeriesArrays:
-    table = pd.read_parquet(Path(prepared.uri) / "series.parquet")
+    with np.load(Path(prepared.uri) / "series.npz", allow_pickle=False) as arrays:
+        table = {k: arrays[k] for k in arrays.files}
     scaler = json.loads((Path(prepared.uri) / "scaler.json").read_text())
     target = prepared.config["target"]
     return SeriesArrays(
-        y=table["y"].to_numpy(float),
-        y_scaled=table["y_scaled"].to_numpy(float),
-        x=table[[c for c in table.columns if c.startswith("x_")]].to_numpy(float),
-        times=pd.DatetimeIndex(table.index),
+        y=table["y"],
+        y_scaled=table["y_scaled"],
+        x=table["x"],
+        times=pd.DatetimeIndex(pd.to_datetime(table["times"])),
         train_end=prepared.train_end,
         val_end=prepared.val_end,
         season=prepared.season,
