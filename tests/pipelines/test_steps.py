@@ -72,7 +72,7 @@ def test_air_passengers_champion_is_chosen_on_validation(air: Path, tmp_path: Pa
 
 def test_lte_station_with_neural_models_and_test_file(tmp_path: Path) -> None:
     cfg = PreprocessConfig(
-        target="down", exog=("up", "rnti_count"), horizon=1, input_seq_len=10, max_eval_windows=50
+        target="down", exog=("up", "rnti_count"), horizon=1, input_seq_len=10, max_eval_windows=1000
     )
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run = run_local(

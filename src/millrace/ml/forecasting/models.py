@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 import time
 import warnings
 from abc import ABC, abstractmethod
@@ -23,6 +24,7 @@ import pandas as pd
 __all__ = ["MODELS", "Forecaster", "SeriesArrays", "season_length"]
 
 _STATS_HISTORY = 3000  # statistical models see at most this many recent points
+_INIT_LOCK = threading.Lock()
 
 # ARIMA's optimiser warns on every hard fit, from whichever thread trains it (where
 # catch_warnings cannot scope it); the evaluation judges the fit instead.
@@ -229,13 +231,15 @@ class _Recurrent(Forecaster):
         # One intra-op thread: trainers already run side by side, and a fixed thread count
         # keeps reductions in one order, so a seed gives the same weights every time.
         torch.set_num_threads(1)
-        torch.manual_seed(seed)
-        np.random.seed(seed)
         h = int(self.params["horizon"])
         device = "cuda" if torch.cuda.is_available() else "cpu"
         xt, yt = self._windows(s, 0, s.train_end, h)
         xv, yv = self._windows(s, s.train_end - int(self.params["input_seq_len"]), s.val_end, h)
-        self._net_ = self._net(xt.shape[2], h).to(device)
+        # Weight init draws from torch's global generator, which trainers running side by
+        # side share: seed and build under a lock, or the seed decides nothing.
+        with _INIT_LOCK:
+            torch.manual_seed(seed)
+            self._net_ = self._net(xt.shape[2], h).to(device)
         opt = torch.optim.Adam(self._net_.parameters(), lr=float(self.params.get("lr", 3e-3)))
         loss_fn = torch.nn.MSELoss()
         gen = torch.Generator().manual_seed(seed)
