@@ -6,12 +6,12 @@ settings; the embedded default is a SQLite store in the data dir.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from millrace.ml.registry import CHAMPION, promote, register_model, registered_name
 from millrace.settings import Settings
 
 __all__ = [
@@ -20,10 +20,9 @@ __all__ = [
     "log_forecaster",
     "log_tabular_model",
     "register_champion",
+    "registered_name",
     "warm_up",
 ]
-
-CHAMPION = "champion"
 PIP_REQUIREMENTS = ["scikit-learn", "lightgbm", "xgboost", "skops", "pandas", "numpy"]
 
 
@@ -41,13 +40,38 @@ def _mlflow(settings: Settings) -> Any:
     return mlflow
 
 
+def artifact_root(tracking_uri: str) -> str | None:
+    """Where a file-backed store keeps artifacts: beside its database, not in the CWD.
+
+    MLflow's own default for a SQLite store is ``./mlruns`` relative to wherever the
+    process happens to run, which scattered artifacts into source checkouts.
+    A tracking server chooses its own artifact root, so None there.
+    """
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    db = Path(tracking_uri.removeprefix("sqlite:///"))
+    return (db.parent / "mlartifacts").resolve().as_uri()
+
+
+def use_experiment(mlflow: Any, tracking_uri: str, name: str) -> None:
+    found = mlflow.get_experiment_by_name(name)
+    if found is None:
+        mlflow.create_experiment(name, artifact_location=_child(tracking_uri, name))
+    mlflow.set_experiment(name)
+
+
+def _child(tracking_uri: str, experiment: str) -> str | None:
+    root = artifact_root(tracking_uri)
+    if root is None:
+        return None
+    import hashlib
+
+    return f"{root}/{hashlib.sha256(experiment.encode()).hexdigest()[:16]}"
+
+
 def warm_up(settings: Settings) -> None:
     """Create or migrate the tracking store now, not inside a time-boxed training step."""
     _mlflow(settings).search_experiments(max_results=1)
-
-
-def registered_name(owner_id: str, model_id: str) -> str:
-    return f"millrace.{owner_id}.{model_id}"
 
 
 def log_tabular_model(
@@ -63,10 +87,9 @@ def log_tabular_model(
     tags: dict[str, str],
 ) -> Tracked:
     mlflow = _mlflow(settings)
-    from mlflow.tracking import MlflowClient
-
-    mlflow.set_experiment(f"millrace/{owner_id}/{model_id}")
-    name = registered_name(owner_id, model_id)
+    uri = settings.resolved_mlflow_uri
+    use_experiment(mlflow, uri, f"millrace/{owner_id}/{model_id}")
+    name = register_model(uri, owner=owner_id, model_id=model_id, kind="tabular")
     with mlflow.start_run(tags=tags) as run:
         mlflow.log_params(
             {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in params.items()}
@@ -83,7 +106,7 @@ def log_tabular_model(
             registered_model_name=name,
         )
     version = str(info.registered_model_version)
-    MlflowClient().set_registered_model_alias(name, CHAMPION, version)
+    promote(uri, name, version, reason="automl")
     return Tracked(run.info.run_id, name, version)
 
 
@@ -101,7 +124,7 @@ def log_forecaster(
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment(experiment)
+    use_experiment(mlflow, tracking_uri, experiment)
     with mlflow.start_run(run_name=name, tags={"candidate": name}) as run:
         mlflow.log_params(
             {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in params.items()}
@@ -118,22 +141,33 @@ def log_forecaster(
 
 
 def register_champion(
-    tracking_uri: str, *, registered: str, run_id: str, metrics: dict[str, float]
+    tracking_uri: str,
+    *,
+    registered: str,
+    run_id: str,
+    metrics: dict[str, float],
+    owner: str = "forecast",
+    model_id: str | None = None,
 ) -> str:
-    """Register a run's ``model`` folder as a new version and point ``champion`` at it."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
+    """Register a forecasting run's ``model`` folder as a new version and promote it."""
+    from millrace.ml.registry import KIND_TAG, mlflow_client
 
-    mlflow.set_tracking_uri(tracking_uri)
-    client = MlflowClient()
-    with contextlib.suppress(MlflowException):  # it exists: add a version
-        client.create_registered_model(registered)
+    client = mlflow_client(tracking_uri)
+    register_model(
+        tracking_uri,
+        owner=owner,
+        model_id=model_id or registered.removeprefix("millrace.forecast."),
+        kind="forecasting",
+        name=registered,
+    )
     run = client.get_run(run_id)
     for key, value in metrics.items():
         client.log_metric(run_id, key, float(value))
     version = client.create_model_version(
-        registered, source=f"{run.info.artifact_uri}/model", run_id=run_id
+        registered,
+        source=f"{run.info.artifact_uri}/model",
+        run_id=run_id,
+        tags={KIND_TAG: "forecasting"},
     )
-    client.set_registered_model_alias(registered, CHAMPION, version.version)
+    promote(tracking_uri, registered, str(version.version), reason="pipeline")
     return str(version.version)

@@ -246,10 +246,18 @@ def evaluate(prepared: Prepared, candidates: list[Trained], work: Path) -> Evalu
 
 
 def promote(
-    evaluation: Evaluation, name: str, registry: Path, tracking_uri: str | None = None
+    evaluation: Evaluation,
+    name: str,
+    registry: Path,
+    tracking_uri: str | None = None,
+    owner: str | None = None,
 ) -> Promotion:
     """Point ``current.json`` at the champion and keep the history (seed 000's record);
-    with MLflow, register the champion's run and move the ``champion`` alias to it."""
+    with MLflow, register the champion's run and move the ``champion`` alias to it.
+
+    With an ``owner`` (a journey's user) the model is registered as that user's
+    ``millrace.<owner>.<name>``; without, as the shared ``millrace.forecast.<name>``.
+    """
     folder = registry / name
     folder.mkdir(parents=True, exist_ok=True)
     current = folder / "current.json"
@@ -265,9 +273,12 @@ def promote(
     if tracking_uri and run_id:
         from millrace.ml.tracking import register_champion
 
+        entry["registered_name"] = _registered(name, owner)
         entry["mlflow_version"] = register_champion(
             tracking_uri,
-            registered=f"millrace.forecast.{name}",
+            registered=entry["registered_name"],
+            owner=owner or "forecast",
+            model_id=name,
             run_id=run_id,
             metrics={
                 f"test_{k}": v
@@ -286,24 +297,35 @@ def promote(
     return promotion
 
 
+def _registered(name: str, owner: str | None) -> str:
+    from millrace.ml.registry import registered_name
+
+    return registered_name(owner or "forecast", name)
+
+
 def rollback(name: str, registry: Path, tracking_uri: str | None = None) -> Promotion:
     current = registry / name / "current.json"
     if not current.is_file():
         raise NotFoundError(f"no promotions recorded for {name!r}")
     history = json.loads(current.read_text())["history"]
-    if len(history) < 2:
+    stack: list[dict[str, Any]] = []  # promotions push, rollbacks pop: twice goes back twice
+    for item in history:
+        if item.get("rollback"):
+            stack.pop()
+        else:
+            stack.append(item)
+    if len(stack) < 2:
         raise InvalidInputError(f"{name!r} has no earlier champion to roll back to")
-    previous = history[-2]
+    previous = stack[-2]
     entry = {**previous, "promoted_at": datetime.now(UTC).isoformat(), "rollback": True}
     if tracking_uri and previous.get("mlflow_version"):
-        import mlflow
-        from mlflow.tracking import MlflowClient
+        from millrace.ml.registry import promote as move_alias
 
-        from millrace.ml.tracking import CHAMPION
-
-        mlflow.set_tracking_uri(tracking_uri)
-        MlflowClient().set_registered_model_alias(
-            f"millrace.forecast.{name}", CHAMPION, previous["mlflow_version"]
+        move_alias(
+            tracking_uri,
+            previous.get("registered_name", _registered(name, None)),
+            previous["mlflow_version"],
+            reason="rollback",
         )
     promotion = Promotion(
         name=name,
@@ -311,7 +333,9 @@ def rollback(name: str, registry: Path, tracking_uri: str | None = None) -> Prom
         model_uri=previous["model_uri"],
         history=[*history, entry],
     )
-    current.write_text(promotion.model_dump_json(indent=2))
+    tmp = current.with_suffix(".json.tmp")
+    tmp.write_text(promotion.model_dump_json(indent=2))
+    tmp.replace(current)
     return promotion
 
 
