@@ -13,10 +13,19 @@ from fastapi import APIRouter, FastAPI
 
 from millrace import __version__
 from millrace.settings import Settings
+from millrace.ui import mount_ui
 from millrace.warehouse.api.errors import install_error_handlers
 from millrace.warehouse.api.idempotency import IdempotencyMiddleware
 from millrace.warehouse.api.limits import BodyLimitMiddleware
-from millrace.warehouse.api.routes import ai_models, datasets, health, journeys, reports, users
+from millrace.warehouse.api.routes import (
+    ai_models,
+    datasets,
+    health,
+    journeys,
+    registry,
+    reports,
+    users,
+)
 from millrace.warehouse.context import Warehouse
 
 __all__ = ["create_app"]
@@ -51,9 +60,11 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
     app.include_router(health.router, prefix="/api/v1")
     app.include_router(users.router, prefix="/api/v1")
     app.include_router(journeys.router, prefix="/api/v1")
+    app.include_router(registry.router, prefix="/api/v1")
     resources = _resources()
     app.include_router(resources, prefix="/api/v1")
     app.include_router(resources, include_in_schema=False)
+    mount_ui(app)  # after the API routes: it only adds `/` and `/ui/...`
     # Outermost first: the body cap applies before an idempotent replay or a route runs.
     app.add_middleware(IdempotencyMiddleware, warehouse=wh)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
