@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+
+from millrace.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from millrace.pipelines.runners.local import PipelineRun
 
 __all__ = ["pipeline_app"]
 
@@ -45,6 +52,17 @@ def run(
     from millrace.ml.forecasting.data import PreprocessConfig
     from millrace.pipelines.runners.local import run_local
 
+    settings = load_settings()
+    runner: Callable[..., PipelineRun] = run_local
+    if settings.use_kafka:  # seed 000's legacy mode: stages chained over Kafka topics
+        if not settings.kafka_bootstrap:
+            raise ConfigError(
+                "USE_KAFKA=1 chains the pipeline over Kafka topics: "
+                "set MILLRACE_EVENT_BUS=kafka://host:port"
+            )
+        from millrace.pipelines.runners.kafka import run_kafka_chain
+
+        runner = partial(run_kafka_chain, bootstrap=settings.kafka_bootstrap)
     cfg = PreprocessConfig(
         target=target,
         time_col=time_col,
@@ -66,7 +84,7 @@ def run(
             states[step] = state
             live.update(view())
 
-        result = run_local(
+        result = runner(
             data,
             cfg,
             _work(),
@@ -75,7 +93,7 @@ def run(
             test=test,
             budget_s=budget,
             progress=progress,
-            tracking_uri=load_settings().resolved_mlflow_uri,
+            tracking_uri=settings.resolved_mlflow_uri,
         )
     assert result.evaluation is not None
     table = Table(title=f"Candidates (champion: {result.evaluation.champion})")
@@ -107,6 +125,30 @@ def run(
         table.add_row(model, "failed", error[:60], "", "", "", "", "")
     console.print(table)
     console.print(f"{result.inferred} forecasts appended to the inference log.")
+
+
+@pipeline_app.command("stage")
+def stage(
+    name: Annotated[str, typer.Argument(help="preprocess, train, evaluate or infer")],
+    bootstrap: Annotated[
+        str | None, typer.Option(help="Kafka host:port (default: MILLRACE_EVENT_BUS)")
+    ] = None,
+) -> None:
+    """Run one stage of the Kafka-chained pipeline (USE_KAFKA=1) until SIGTERM.
+
+    Example: millrace pipeline stage train --bootstrap kafka:9092
+    """
+    import logging
+
+    from millrace.cli.events import stop_on_signals
+    from millrace.cli.main import load_settings
+    from millrace.pipelines.runners.kafka import run_stage
+
+    bootstrap = bootstrap or load_settings().kafka_bootstrap
+    if not bootstrap:
+        raise ConfigError("no Kafka: pass --bootstrap host:port or MILLRACE_EVENT_BUS=kafka://…")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    run_stage(name, bootstrap, _work(), stop=stop_on_signals())
 
 
 @pipeline_app.command("rollback")
