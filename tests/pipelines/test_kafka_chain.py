@@ -199,6 +199,19 @@ def test_poisoned_and_broken_messages_are_dead_lettered_and_the_chain_goes_on(
         assert chain.evaluation is not None
         assert chain.evaluation.champion == "naive"
 
+        # Redelivery (a crash after publishing, before committing) repeats no work: infer
+        # sends its recorded result again and does not append the forecasts twice.
+        log = tmp_path / "work" / "inference" / "air.jsonl"
+        before = log.read_text()
+        (handed,) = read_topic(kafka_bootstrap, topics.stage("infer"), 1)
+        producer.produce(topics.stage("infer"), key=handed.key(), value=handed.value())
+        producer.flush(10)
+        run_id = handed.key()
+        results = [m for m in read_topic(kafka_bootstrap, topics.done, 3) if m.key() == run_id]
+        assert len(results) == 2
+        assert results[0].value() == results[1].value()
+        assert log.read_text() == before
+
     (poisoned,) = read_topic(kafka_bootstrap, f"{topics.stage('preprocess')}.dlq", 1)
     assert json.loads(poisoned.value())["error_type"] == "PoisonedMessage"
     (broken,) = read_topic(kafka_bootstrap, f"{topics.stage('train')}.dlq", 1)

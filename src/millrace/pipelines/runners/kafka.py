@@ -50,7 +50,12 @@ from millrace.pipelines.runners.kafka_ops import (
     Start,
     record,
 )
-from millrace.pipelines.runners.local import DEFAULT_MODELS, PipelineRun, Progress
+from millrace.pipelines.runners.local import (
+    DEFAULT_MODELS,
+    PipelineRun,
+    Progress,
+    _import_libraries,
+)
 
 try:
     from confluent_kafka import (
@@ -153,6 +158,8 @@ class _StageWorker:
                     log.warning("%s: %s; retrying", self.stage, exc)
                     stop.wait(1.0)
                     continue
+                if self.stage == "train":  # before the threads: concurrent first imports break
+                    _import_libraries([str(m.payload.get("model")) for m in batch])
                 try:
                     if pool is not None:
                         outs = list(pool.map(lambda m: self._process(m, stop), batch))
@@ -341,13 +348,18 @@ def wait_for_run(
             for m in consumer.consume(num_messages=100, timeout=min(1.0, left)):
                 if m.error() is not None or (m.key() or b"").decode() != run_id:
                     continue
-                value = json.loads(m.value() or b"{}")
-                if m.topic() == topics.done:  # the terminal record; progress may lag behind it
-                    done = Done.model_validate(value)
-                    progress(done.stage or "infer", done.status)
-                    return done
-                last = f"{value.get('step')} {value.get('state')}"
-                progress(str(value.get("step")), str(value.get("state")))
+                try:
+                    value = json.loads(m.value() or b"{}")
+                    if m.topic() == topics.done:  # the end; progress may arrive after it
+                        done = Done.model_validate(value)
+                        progress(done.stage or "infer", done.status)
+                        return done
+                    step, state = str(value["step"]), str(value["state"])
+                except (ValueError, KeyError, TypeError) as exc:  # not ours: log, wait on
+                    log.warning("unreadable record for run %s on %s: %s", run_id, m.topic(), exc)
+                    continue
+                last = f"{step} {state}"
+                progress(step, state)
     finally:
         consumer.close()
     raise ChainTimeoutError(
@@ -368,6 +380,7 @@ def run_kafka_chain(
     budget_s: float | None = None,
     seed: int = 0,
     tracking_uri: str | None = None,
+    owner: str | None = None,
     timeout_s: float = 3600.0,
     progress: Progress = lambda _s, _t: None,
     topics: ChainTopics = ChainTopics(),
@@ -390,6 +403,7 @@ def run_kafka_chain(
             seed=seed,
             budget_s=budget_s,
             tracking_uri=tracking_uri,
+            owner=owner,
         )
     except ValidationError as exc:
         first = exc.errors()[0]

@@ -23,7 +23,6 @@ from millrace.exceptions import InvalidInputError
 from millrace.ml.forecasting.data import PreprocessConfig
 from millrace.pipelines import steps
 from millrace.pipelines.artifacts import Evaluation, Prepared, Promotion, Trained
-from millrace.pipelines.runners.local import _import_libraries
 
 __all__ = [
     "STAGES",
@@ -75,6 +74,7 @@ class Start(BaseModel):
     seed: int = 0
     budget_s: float | None = None
     tracking_uri: str | None = None
+    owner: str | None = None  # a journey's user: the champion is registered as theirs
 
 
 class Begin(BaseModel):
@@ -183,7 +183,6 @@ class StageOps:
             if run.budget_s
             else None
         )
-        _import_libraries([msg.model])
         trained = steps.train(
             msg.prepared, msg.model, self.work, run.seed, per_model, run.tracking_uri
         )
@@ -216,7 +215,9 @@ class StageOps:
         if not trained:
             raise InvalidInputError(f"every candidate failed: {failed}")
         evaluation = steps.evaluate(msg.prepared, trained, self.work)
-        promotion = steps.promote(evaluation, run.name, self.work / "registry", run.tracking_uri)
+        promotion = steps.promote(
+            evaluation, run.name, self.work / "registry", run.tracking_uri, run.owner
+        )
         chosen = record(
             Chosen(
                 run=run,
