@@ -92,7 +92,9 @@ def test_lte_station_with_neural_models_and_test_file(tmp_path: Path) -> None:
     for name in ("gru", "lstm"):
         trained = next(t for t in run.trained if t.name == name)
         assert 1 <= trained.summary["epochs"] <= 30  # early stopping on validation
-        assert (Path(trained.uri) / "model.pt").is_file()
+        weights = Path(trained.uri) / "model.safetensors"
+        assert weights.is_file()
+        assert not weights.read_bytes().startswith(b"PK")  # not a torch.save zip of pickles
     assert (
         Path(next(t for t in run.trained if t.name == "prophet").uri) / "prophet.json"
     ).is_file()

@@ -2,13 +2,12 @@
 
 ``fit`` learns from the training part; ``forecast(series, origin, h)`` predicts the ``h``
 points after ``origin`` using only data before it. Each model saves itself in a safe form:
-PyTorch state dicts (loaded with ``weights_only=True``), Prophet's JSON, or, for the
+PyTorch weights as safetensors (no pickle), Prophet's JSON, or, for the
 statistical baselines (cheap and deterministic to refit), their spec in JSON.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import threading
@@ -289,19 +288,20 @@ class _Recurrent(Forecaster):
         return scaled * s.target_std + s.target_mean
 
     def save(self) -> dict[str, bytes]:
-        import torch
+        from safetensors.torch import save
 
-        buf = io.BytesIO()
-        torch.save(self._net_.state_dict(), buf)
+        # safetensors, not torch.save: plain tensors with no pickle inside, so the
+        # warehouse stores the weights as a safe file and any agent may load them.
         spec = {"name": self.name, "params": self.params, "n_inputs": self.log["n_inputs"]}
-        return {"spec.json": json.dumps(spec).encode(), "model.pt": buf.getvalue()}
+        state = {k: v.contiguous() for k, v in self._net_.state_dict().items()}
+        return {"spec.json": json.dumps(spec).encode(), "model.safetensors": save(state)}
 
     def load_state(self, files: dict[str, bytes], s: SeriesArrays) -> None:
-        import torch
+        from safetensors.torch import load
 
         spec = json.loads(files["spec.json"])
         self._net_ = self._net(int(spec["n_inputs"]), int(self.params["horizon"]))
-        state = torch.load(io.BytesIO(files["model.pt"]), weights_only=True)
+        state = load(files["model.safetensors"])
         self._net_.load_state_dict(state)
         self._net_.eval()
         self.log = {"n_inputs": spec["n_inputs"]}
