@@ -20,6 +20,15 @@ MODULES = [
     "millrace.events.testing",
     "millrace.events.runner",
     "millrace.agents",
+    "millrace.agents.forecast",
+    "millrace.ml.registry",
+    "millrace.ml.forecasting.spec",
+    "millrace.ml.explain.forecast",
+    "millrace.pipelines.runners",
+    "millrace.pipelines.runners.local",
+    "millrace.pipelines.runners.kfp_local",
+    "millrace.pipelines.runners.kafka",
+    "millrace.pipelines.runners.kafka_ops",
 ]
 
 

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         default=False, validation_alias=AliasChoices("USE_KAFKA", "MILLRACE_USE_KAFKA")
     )
 
+    kfp_host: str | None = Field(
+        default=None,
+        description="KFP endpoint for 'pipeline submit'; 'local' runs journeys' pipelines "
+        "with kfp.local in subprocesses",
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 

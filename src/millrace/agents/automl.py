@@ -1,5 +1,7 @@
 """The automl agent: FLAML under the journey's time budget, registered as the champion.
 
+Forecasting journeys take the forecasting pipeline instead (``agents/forecast.py``).
+
 The model goes to the warehouse as a version of ``<dataset_id>-automl`` (skops, never
 pickle) with its leaderboard and test scores, to MLflow as a registered model with the
 ``champion`` alias, and ``model.uploaded`` follows from the warehouse.
@@ -12,6 +14,7 @@ import logging
 import time
 from typing import Any
 
+from millrace.agents.forecast import forecast_model_id, train_forecaster
 from millrace.events.bus import Message
 from millrace.events.runner import HandlerContext, Reject
 from millrace.events.topics import Topic
@@ -57,7 +60,7 @@ def handle(message: Message, ctx: HandlerContext) -> None:
     owner, dataset_id, version = p["user_id"], p["dataset_id"], parse_version(p["version"])
     target, task = p.get("target_column_name"), p.get("task_type")
     budget = float(p.get("time_budget_s") or 60)
-    model_id = model_id_for(dataset_id)
+    model_id = forecast_model_id(dataset_id) if task == "forecasting" else model_id_for(dataset_id)
     if _already_trained(ctx, owner, model_id):
         return
     frame = load_frame(ctx.warehouse, owner, dataset_id, version)
@@ -66,6 +69,9 @@ def handle(message: Message, ctx: HandlerContext) -> None:
         raise Reject(problem.message)
     assert target is not None
     assert task is not None
+    if task == "forecasting":
+        train_forecaster(message, ctx, frame)
+        return
     trained = train_tabular(frame, target, task, budget)
     x = trained.encoder.transform(frame.iloc[trained.test_index])
     sensitive = [c for c in p.get("sensitive_columns") or [] if c in frame.columns]

@@ -1,5 +1,8 @@
 """The xai agent: SHAP and permutation importance, as four HTML reports.
 
+Forecasters are explained by occlusion of past values and features, plus Prophet's own
+components (``ml/explain/forecast.py``).
+
 Models are loaded only from safe formats (a Millrace skops package whose types are all from
 model libraries). A pickle someone uploaded is never loaded: the step fails and says so,
 unless an admin marked that model version trusted.
@@ -85,6 +88,9 @@ def handle(message: Message, ctx: HandlerContext) -> None:
         with session_scope(wh.sessions) as session:
             asset = get_asset(session, AssetKind.DATASET, owner, dataset_id)
             dataset_version = get_version(session, asset).version
+    if (attrs.get("model_type") or p.get("model_type")) == "forecasting":
+        _explain_forecaster(message, ctx, files, attrs, dataset_id, int(dataset_version))
+        return
     frame = load_frame(wh, owner, dataset_id, int(dataset_version))
     encoder_target = files.get("encoder.json")
     target = (
@@ -131,3 +137,67 @@ def _json(blob: bytes | None) -> Any:
     import json
 
     return json.loads(blob) if blob else []
+
+
+def _explain_forecaster(
+    message: Message,
+    ctx: HandlerContext,
+    files: dict[str, bytes],
+    attrs: dict[str, Any],
+    dataset_id: str,
+    dataset_version: int,
+) -> None:
+    """Rebuild the champion from its stored files (no pickle anywhere) and explain it."""
+    import tempfile
+    from pathlib import Path
+
+    from millrace.ml.explain.forecast import explain_forecaster, feature_names
+    from millrace.ml.explain.forecast_render import render_forecast_reports
+    from millrace.pipelines import steps
+    from millrace.pipelines.artifacts import Prepared, Trained
+
+    p = message.payload
+    needed = ["prepared.json", "series.npz", "scaler.json", "trained.json"]
+    missing = [n for n in needed if n not in files]
+    if missing:
+        raise Reject(f"forecasting model {p['model_id']} lacks {', '.join(missing)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared_dir, model_dir = Path(tmp) / "prepared", Path(tmp) / "model"
+        prepared_dir.mkdir()
+        model_dir.mkdir()
+        for name in ("series.npz", "scaler.json"):
+            (prepared_dir / name).write_bytes(files[name])
+        for name, blob in files.items():
+            if name.startswith("model/"):
+                (model_dir / name.removeprefix("model/")).write_bytes(blob)
+        prepared = Prepared.model_validate_json(files["prepared.json"]).model_copy(
+            update={"uri": str(prepared_dir)}
+        )
+        trained = Trained.model_validate_json(files["trained.json"]).model_copy(
+            update={"uri": str(model_dir)}
+        )
+        s = steps.series(prepared)
+        model = steps.load_model(prepared, trained, s)
+        cfg = prepared.config
+        exp = explain_forecaster(
+            model,
+            s,
+            horizon=int(cfg["horizon"]),
+            window=int(cfg["input_seq_len"]),
+            feature_names=feature_names(s.x.shape[1], list(cfg.get("exog", []))),
+        )
+    title = f"{dataset_id} v{dataset_version} / {p['model_id']} {p['version']}"
+    reports = render_forecast_reports(exp=exp, info=attrs, title=title, target=cfg["target"])
+    for (report_type, level), html in reports.items():
+        create_xai_report(
+            ctx.warehouse,
+            owner_id=p["user_id"],
+            dataset_id=dataset_id,
+            dataset_version=dataset_version,
+            model_id=p["model_id"],
+            report_type=report_type,
+            level=level,
+            html=io.BytesIO(html.encode()),
+            report_id=derived_id(message.event_id, report_type, level),
+            event_extra={"journey_id": p.get("journey_id")},
+        )

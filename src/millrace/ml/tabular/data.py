@@ -115,11 +115,10 @@ def check_spec(
             False,
         )
     if task == "forecasting":
-        return SpecProblem(
-            "forecasting journeys need the forecasting pipeline, which this "
-            "installation does not provide yet",
-            False,
-        )
+        from millrace.ml.forecasting.spec import forecasting_problem
+
+        problem = forecasting_problem(frame, target)
+        return SpecProblem(problem, False) if problem else None
     if len([c for c in columns if c != target]) == 0:
         return SpecProblem("the dataset has no feature columns besides the target", False)
     return None

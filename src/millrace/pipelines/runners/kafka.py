@@ -54,7 +54,7 @@ from millrace.pipelines.runners.local import (
     DEFAULT_MODELS,
     PipelineRun,
     Progress,
-    _import_libraries,
+    import_libraries,
 )
 
 try:
@@ -159,7 +159,7 @@ class _StageWorker:
                     stop.wait(1.0)
                     continue
                 if self.stage == "train":  # before the threads: concurrent first imports break
-                    _import_libraries([str(m.payload.get("model")) for m in batch])
+                    import_libraries([str(m.payload.get("model")) for m in batch])
                 try:
                     if pool is not None:
                         outs = list(pool.map(lambda m: self._process(m, stop), batch))

@@ -38,10 +38,17 @@ def preprocess_op(
 
 
 @dsl.component(base_image=IMAGE)
-def train_op(prepared: Input[Dataset], model_name: str, seed: int, model: Output[Model]) -> None:
+def train_op(
+    prepared: Input[Dataset],
+    model_name: str,
+    seed: int,
+    model: Output[Model],
+    budget_s: float = 0.0,
+    tracking_uri: str = "",
+) -> None:
     from millrace.pipelines.runners.kfp_ops import train_into
 
-    train_into(prepared.path, model_name, seed, model.path)
+    train_into(prepared.path, model_name, seed, model.path, budget_s, tracking_uri)
 
 
 @dsl.component(base_image=IMAGE)
@@ -100,11 +107,22 @@ def build_pipeline(models: Sequence[str] = CANDIDATES) -> Callable[..., Any]:
         name="millrace-forecasting",
         description="preprocess -> train candidates -> evaluate -> infer",
     )
-    def forecasting(data_uri: str, config_json: str, test_uri: str = "", seed: int = 0) -> str:
+    def forecasting(
+        data_uri: str,
+        config_json: str,
+        test_uri: str = "",
+        seed: int = 0,
+        budget_s: float = 0.0,
+        tracking_uri: str = "",
+    ) -> str:
         prep = preprocess_op(data_uri=data_uri, test_uri=test_uri, config_json=config_json)
         trained = {
             m: train_op(
-                prepared=prep.outputs["prepared"], model_name=m, seed=seed
+                prepared=prep.outputs["prepared"],
+                model_name=m,
+                seed=seed,
+                budget_s=budget_s,
+                tracking_uri=tracking_uri,
             ).set_display_name(f"train-{m}")
             for m in models
         }

@@ -39,8 +39,22 @@ def preprocess_into(data_uri: str, test_uri: str, config_json: str, out: str) ->
     _write(out, prepared.model_dump_json())
 
 
-def train_into(prepared_path: str, model_name: str, seed: int, out: str) -> None:
-    trained = steps.train(_read_prepared(prepared_path), model_name, Path(out), seed=seed)
+def train_into(
+    prepared_path: str,
+    model_name: str,
+    seed: int,
+    out: str,
+    budget_s: float = 0.0,
+    tracking_uri: str = "",
+) -> None:
+    trained = steps.train(
+        _read_prepared(prepared_path),
+        model_name,
+        Path(out),
+        seed=seed,
+        budget_s=budget_s or None,
+        tracking_uri=tracking_uri or None,
+    )
     _write(out, trained.model_dump_json())
 
 

@@ -18,7 +18,7 @@ from millrace.ml.forecasting.data import PreprocessConfig
 from millrace.pipelines import steps
 from millrace.pipelines.artifacts import Evaluation, Prepared, Promotion, Trained
 
-__all__ = ["DEFAULT_MODELS", "PipelineRun", "run_local"]
+__all__ = ["DEFAULT_MODELS", "PipelineRun", "Progress", "import_libraries", "run_local"]
 
 DEFAULT_MODELS = ("naive", "seasonal_naive", "ets", "theta", "arima", "prophet", "gru", "lstm")
 log = logging.getLogger("millrace.pipeline")
@@ -36,7 +36,7 @@ class PipelineRun:
     inferred: int = 0
 
 
-def _import_libraries(models: Sequence[str]) -> None:
+def import_libraries(models: Sequence[str]) -> None:
     """Import model libraries once, here: two threads importing torch at the same time can
     see it half-initialised."""
     import importlib
@@ -65,13 +65,14 @@ def run_local(
     seed: int = 0,
     workers: int = 4,
     tracking_uri: str | None = None,
+    owner: str | None = None,
     progress: Progress = lambda _s, _t: None,
 ) -> PipelineRun:
     progress("preprocess", "running")
     prepared = steps.preprocess(data, cfg, work, test=test)
     progress("preprocess", "skipped (same input and config)" if prepared.skipped else "done")
     run = PipelineRun(prepared=prepared, trained=[])
-    _import_libraries(models)
+    import_libraries(models)
     per_model = budget_s / max(1, len(models) / workers) if budget_s else None
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {
@@ -95,7 +96,7 @@ def run_local(
     progress("evaluate", "running")
     run.evaluation = steps.evaluate(prepared, run.trained, work)
     progress("evaluate", "done")
-    run.promotion = steps.promote(run.evaluation, name, work / "registry", tracking_uri)
+    run.promotion = steps.promote(run.evaluation, name, work / "registry", tracking_uri, owner)
     progress("promote", "done")
     champion = next(t for t in run.trained if t.name == run.evaluation.champion)
     run.inferred = steps.infer(prepared, champion, work / "inference" / f"{name}.jsonl")
