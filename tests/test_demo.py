@@ -13,7 +13,7 @@ from tests.support import free_port
 
 
 @pytest.mark.slow
-def test_demo_runs_a_journey_to_completion_from_nothing(tmp_path: Path) -> None:
+def test_demo_runs_both_journeys_to_completion_from_nothing(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MILLRACE_")}
     done = subprocess.run(
         [sys.executable, "-m", "millrace", "demo", "--exit", "--port", str(free_port())],
@@ -25,7 +25,12 @@ def test_demo_runs_a_journey_to_completion_from_nothing(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "completed" in done.stdout
+    assert done.stdout.count(": completed") == 2, done.stdout
     assert "xai/model_explanation/beginner" in done.stdout
+    assert "diabetes-automl" in done.stdout
+    assert "air-passengers-forecast" in done.stdout
+    assert "mase=" in done.stdout  # the forecasting champion's test scores
+    assert "Web UI: http://" in done.stdout
+    assert not (tmp_path / "mlruns").exists()  # MLflow artifacts stay in the data dir
     assert (tmp_path / ".millrace" / "millrace.db").is_file()
     assert (tmp_path / ".millrace" / "mlflow.db").is_file()

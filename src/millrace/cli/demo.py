@@ -1,11 +1,16 @@
 """``millrace demo``: the main job on the embedded defaults, from nothing.
 
-It starts the API and every agent in this process, makes a demo user, and uploads a real
-public dataset that ships with scikit-learn - the diabetes study (442 patients) - through
-the HTTP API like any client. The target ``high_risk`` marks patients whose disease
-progression one year later is above 140 (the study's scale); ``sex`` is the sensitive
-attribute. The journey then runs: bias report, AutoML, XAI reports. The demo shows each
-step as it happens and ends with a summary and links.
+It starts the API and every agent in this process, makes a demo user, and uploads two real
+public datasets that ship inside installed packages, through the HTTP API like any client:
+
+- scikit-learn's diabetes study (442 patients). The target ``high_risk`` marks patients
+  whose disease progression one year later is above 140 (the study's scale); ``sex`` is
+  the sensitive attribute. Its journey is tabular: bias report, AutoML, XAI reports.
+- statsforecast's AirPassengers (Box & Jenkins' monthly airline passengers, 1949-1960).
+  Its journey is forecasting: bias/quality report, the forecasting pipeline (statistical
+  baselines, Prophet, GRU, LSTM), XAI reports on the champion.
+
+The demo shows each step as it happens and ends with a summary and links.
 """
 
 from __future__ import annotations
@@ -56,6 +61,16 @@ def _diabetes_csv(folder: Path) -> Path:
     return path
 
 
+def _air_passengers_csv(folder: Path) -> Path:
+    from statsforecast.utils import AirPassengersDF
+
+    path = folder / "air_passengers.csv"
+    AirPassengersDF.rename(columns={"ds": "month", "y": "passengers"})[
+        ["month", "passengers"]
+    ].to_csv(path, index=False)
+    return path
+
+
 def _serve(wh: Warehouse, port: int) -> uvicorn.Server:
     config = uvicorn.Config(
         create_app(warehouse=wh), host=wh.settings.api_host, port=port, log_level="warning"
@@ -68,8 +83,8 @@ def _serve(wh: Warehouse, port: int) -> uvicorn.Server:
 
 
 def _follow(
-    client: Client, journey_id: str, console: Console, timeout: float = 600
-) -> dict[str, Any]:
+    client: Client, journey_ids: dict[str, str], console: Console, timeout: float = 900
+) -> dict[str, dict[str, Any]]:
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description:<28}"),
@@ -77,21 +92,31 @@ def _follow(
         TimeElapsedColumn(),
         console=console,
     ) as progress:
-        tasks = {s: progress.add_task(f"{s}: waiting", total=1) for s in _STEPS}
+        tasks = {
+            (label, s): progress.add_task(f"{label} {s}: waiting", total=1)
+            for label in journey_ids
+            for s in _STEPS
+        }
         deadline = time.monotonic() + timeout
+        done: dict[str, dict[str, Any]] = {}
         while time.monotonic() < deadline:
-            journey = client.journey(journey_id)
-            for step in _STEPS:
-                state = journey["steps"][step]["state"]
-                progress.update(
-                    tasks[step],
-                    description=f"{step}: {state}",
-                    completed=1 if state == "done" else 0,
-                )
-            if journey["state"] in {"completed", "failed", "needs_input"}:
-                return journey
+            for label, journey_id in journey_ids.items():
+                if label in done:
+                    continue
+                journey = client.journey(journey_id)
+                for step in _STEPS:
+                    state = journey["steps"][step]["state"]
+                    progress.update(
+                        tasks[label, step],
+                        description=f"{label} {step}: {state}",
+                        completed=1 if state == "done" else 0,
+                    )
+                if journey["state"] in {"completed", "failed", "needs_input"}:
+                    done[label] = journey
+            if len(done) == len(journey_ids):
+                return done
             time.sleep(0.3)
-    raise MillraceError(f"the demo journey did not finish within {timeout:.0f}s")
+    raise MillraceError(f"the demo journeys did not finish within {timeout:.0f}s")
 
 
 def _summary(journey: dict[str, Any], model: dict[str, Any], url: str) -> Table:
@@ -117,7 +142,7 @@ def _summary(journey: dict[str, Any], model: dict[str, Any], url: str) -> Table:
         model["id"],
         "",
         f"{attrs['algorithm']}: test "
-        + ", ".join(f"{k}={v:.3f}" for k, v in attrs["test_scores"].items()),
+        + ", ".join(f"{k}={v:.3g}" for k, v in attrs["test_scores"].items() if v is not None),
     )
     return table
 
@@ -146,20 +171,41 @@ def run_demo(settings: Settings, *, port: int, exit_when_done: bool, console: Co
                 sensitive_columns=["sex"],
                 time_budget_s=BUDGET_S,
             )
-            version = body["version"]["version"]
-            console.print(
-                f"Uploaded diabetes.csv as dataset 'diabetes' v{version}; the journey starts."
+            versions = {"diabetes": body["version"]["version"]}
+            body = client.upload_dataset(
+                _air_passengers_csv(Path(tmp)),
+                user_id=DEMO_USER,
+                dataset_id="air-passengers",
+                name="Airline passengers 1949-1960 (Box & Jenkins, via statsforecast)",
+                target_column="passengers",
+                task_type="forecasting",
+                time_budget_s=BUDGET_S,
             )
-            journey_id = client.wait_for_journey_id("diabetes", version)
-            journey = _follow(client, journey_id, console)
-            if journey["state"] != "completed":
-                raise MillraceError(
-                    f"the journey stopped at {journey['state']}: {journey['reason']}"
-                )
-            model = client.model(journey["steps"]["automl"]["outputs"]["model_id"])
-        console.print(_summary(journey, model, url))
-        for name, link in journey["links"].items():
-            console.print(f"  {name:<34} {url}{link}", soft_wrap=True, highlight=False)
+            versions["air-passengers"] = body["version"]["version"]
+            console.print(
+                "Uploaded diabetes.csv (classification) and air_passengers.csv "
+                "(forecasting); both journeys start."
+            )
+            journeys = _follow(
+                client,
+                {name: client.wait_for_journey_id(name, v) for name, v in versions.items()},
+                console,
+            )
+            for journey in journeys.values():
+                if journey["state"] != "completed":
+                    raise MillraceError(
+                        f"the journey for {journey['dataset_id']} stopped at "
+                        f"{journey['state']}: {journey['reason']}"
+                    )
+            models = {
+                name: client.model(j["steps"]["automl"]["outputs"]["model_id"])
+                for name, j in journeys.items()
+            }
+        for name, journey in journeys.items():
+            console.print(_summary(journey, models[name], url))
+            for link_name, link in journey["links"].items():
+                console.print(f"  {link_name:<34} {url}{link}", soft_wrap=True, highlight=False)
+        console.print(f"Web UI: {url}/  (log in with the token below)")
         console.print(f"API docs: {url}/docs")
         console.print(f"Your token: {token}", soft_wrap=True)
         if exit_when_done:
