@@ -1,0 +1,171 @@
+// Inline SVG charts: a horizontal bar chart and a multi-series line chart. Drawn here so
+// the UI needs no chart library and no CDN.
+
+import { fmtNum, h, svg } from "./dom.js";
+
+const PALETTE = ["#2563eb", "#e4572e", "#17a398", "#9c6ade", "#f2a541", "#5c7c8a", "#d1495b"];
+
+export function colour(i) {
+  return PALETTE[i % PALETTE.length];
+}
+
+function niceTicks(lo, hi, count = 5) {
+  if (lo === hi) {
+    const pad = Math.abs(lo) || 1;
+    return niceTicks(lo - pad, hi + pad, count);
+  }
+  const raw = (hi - lo) / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
+  const ticks = [];
+  for (let v = Math.floor(lo / step) * step; v <= hi + step * 1e-9; v += step) {
+    ticks.push(Number(v.toPrecision(12)));
+  }
+  return ticks;
+}
+
+// items: [{label, value}]; threshold: {value, label} drawn as a dashed line.
+export function barChart(items, { title, threshold, format = fmtNum, max } = {}) {
+  const rowH = 26;
+  const labelW = Math.min(
+    180,
+    Math.max(60, ...items.map((i) => String(i.label).length * 7.5 + 12)),
+  );
+  const width = 540;
+  const plotW = width - labelW - 60;
+  const height = items.length * rowH + 34;
+  const values = items.map((i) => i.value ?? 0);
+  const lo = Math.min(0, ...values);
+  const hi = Math.max(max ?? 0, ...values, threshold?.value ?? 0) || 1;
+  const x = (v) => labelW + ((v - lo) / (hi - lo)) * plotW;
+  const chart = svg("svg", {
+    viewBox: `0 0 ${width} ${height}`,
+    width,
+    height,
+    class: "chart",
+    role: "img",
+    "aria-label": title || "bar chart",
+  });
+  for (const t of niceTicks(lo, hi, 4)) {
+    if (t < lo || t > hi) continue;
+    chart.append(
+      svg("line", { x1: x(t), x2: x(t), y1: 4, y2: height - 24, class: "grid" }),
+      svg("text", { x: x(t), y: height - 8, class: "tick", "text-anchor": "middle" }, format(t)),
+    );
+  }
+  items.forEach((item, i) => {
+    const y = 6 + i * rowH;
+    const v = item.value ?? 0;
+    const x0 = x(Math.min(0, v));
+    const w = Math.max(1, Math.abs(x(v) - x(0)));
+    chart.append(
+      svg("text", { x: labelW - 8, y: y + 15, class: "label", "text-anchor": "end" }, item.label),
+      svg(
+        "rect",
+        { x: x0, y, width: w, height: rowH - 8, rx: 3, fill: item.colour || colour(0) },
+        svg("title", {}, `${item.label}: ${format(v)}`),
+      ),
+      svg(
+        "text",
+        { x: Math.max(x(v), x(0)) + 6, y: y + 14, class: "value" },
+        item.value === null || item.value === undefined ? "n/a" : format(v),
+      ),
+    );
+  });
+  chart.append(svg("line", { x1: x(0), x2: x(0), y1: 2, y2: height - 24, class: "axis" }));
+  if (threshold) {
+    const tx = x(threshold.value);
+    chart.append(
+      svg("line", { x1: tx, x2: tx, y1: 2, y2: height - 24, class: "threshold" }),
+      svg("text", { x: tx + 4, y: height - 26, class: "threshold-label" }, threshold.label),
+    );
+  }
+  return h("figure", { class: "figure" }, title ? h("figcaption", {}, title) : null, chart);
+}
+
+// series: [{name, points: [{x: Date|number, y}], dashed}], drawn on one shared scale.
+export function lineChart(series, { title, yLabel, maxPoints = 1500 } = {}) {
+  const width = 900;
+  const height = 340;
+  const m = { l: 64, r: 16, t: 12, b: 40 };
+  const drawn = series
+    .map((s) => ({ ...s, points: thin(s.points.filter((p) => Number.isFinite(p.y)), maxPoints) }))
+    .filter((s) => s.points.length > 0);
+  const chart = svg("svg", {
+    viewBox: `0 0 ${width} ${height}`,
+    class: "chart line",
+    role: "img",
+    "aria-label": title || "line chart",
+  });
+  if (drawn.length === 0) return h("p", { class: "muted" }, "No points to draw.");
+  const xs = drawn.flatMap((s) => s.points.map((p) => +p.x));
+  const ys = drawn.flatMap((s) => s.points.map((p) => p.y));
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  const ticks = niceTicks(Math.min(...ys), Math.max(...ys), 5);
+  const [y0, y1] = [ticks[0], ticks[ticks.length - 1]];
+  const px = (v) => m.l + ((v - x0) / (x1 - x0 || 1)) * (width - m.l - m.r);
+  const py = (v) => height - m.b - ((v - y0) / (y1 - y0 || 1)) * (height - m.t - m.b);
+  for (const t of ticks) {
+    chart.append(
+      svg("line", { x1: m.l, x2: width - m.r, y1: py(t), y2: py(t), class: "grid" }),
+      svg("text", { x: m.l - 6, y: py(t) + 4, class: "tick", "text-anchor": "end" }, fmtNum(t, 3)),
+    );
+  }
+  const isTime = drawn[0].points[0].x instanceof Date;
+  for (let i = 0; i <= 4; i += 1) {
+    const v = x0 + ((x1 - x0) * i) / 4;
+    const label = isTime ? fmtTime(new Date(v), x1 - x0) : fmtNum(v, 3);
+    const anchor = i === 0 ? "start" : i === 4 ? "end" : "middle";
+    chart.append(
+      svg("text", { x: px(v), y: height - m.b + 18, class: "tick", "text-anchor": anchor }, label),
+    );
+  }
+  if (yLabel) {
+    chart.append(
+      svg(
+        "text",
+        { x: 14, y: m.t + (height - m.t - m.b) / 2, class: "tick", transform: `rotate(-90 14 ${m.t + (height - m.t - m.b) / 2})`, "text-anchor": "middle" },
+        yLabel,
+      ),
+    );
+  }
+  drawn.forEach((s, i) => {
+    const d = s.points.map((p, j) => `${j ? "L" : "M"}${px(+p.x).toFixed(1)},${py(p.y).toFixed(1)}`);
+    chart.append(
+      svg("path", {
+        d: d.join(""),
+        class: "series",
+        stroke: s.colour || colour(i),
+        "stroke-dasharray": s.dashed ? "5 4" : null,
+        "stroke-width": s.width || 1.6,
+        "data-series": s.name,
+      }),
+    );
+  });
+  const legend = h(
+    "div",
+    { class: "legend" },
+    drawn.map((s, i) =>
+      h(
+        "span",
+        {},
+        h("i", { style: `background:${s.colour || colour(i)}` }),
+        s.name,
+      ),
+    ),
+  );
+  return h("figure", { class: "figure" }, title ? h("figcaption", {}, title) : null, chart, legend);
+}
+
+function thin(points, most) {
+  if (points.length <= most) return points;
+  const stride = points.length / most;
+  return Array.from({ length: most }, (_, i) => points[Math.floor(i * stride)]);
+}
+
+function fmtTime(d, spanMs) {
+  const day = 86400000;
+  if (spanMs > 400 * day) return d.toISOString().slice(0, 7);
+  if (spanMs > 3 * day) return d.toISOString().slice(0, 10);
+  return d.toISOString().slice(5, 16).replace("T", " ");
+}

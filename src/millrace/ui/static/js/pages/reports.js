@@ -1,0 +1,170 @@
+// Reports: the bias report drawn from its JSON (tables and charts), and the XAI reports,
+// whose HTML is shown in a sandboxed frame so nothing in it can run as this page.
+
+import { api, apiText, enc } from "../api.js";
+import { barChart, colour } from "../charts.js";
+import { card, fmtDate, h, kv, table } from "../dom.js";
+import { fairnessAttribute } from "./results.js";
+
+async function journeyFor(datasetId, match) {
+  try {
+    const journeys = await api(`/api/v1/journeys?dataset_id=${enc(datasetId)}`);
+    return journeys.find(match) || null;
+  } catch {
+    return null;
+  }
+}
+
+function backLink(journey) {
+  return journey ? h("a", { href: `#/journeys/${enc(journey.id)}`, class: "back" }, "← Back to the journey") : null;
+}
+
+function listOr(values) {
+  return values && values.length ? values.join(", ") : "none";
+}
+
+function qualityCard(c) {
+  const q = c.quality;
+  const missing = Object.entries(q.missing).map(([column, m]) => ({ column, ...m }));
+  const balance = q.label_balance || {};
+  const corr = Object.entries(q.correlation_with_target || {})
+    .map(([label, value]) => ({ label, value, colour: value < 0 ? colour(1) : colour(0) }))
+    .sort((a, b) => Math.abs(b.value) - Math.abs(a.value));
+  return card(
+    "Data quality",
+    kv([
+      ["Rows", q.rows],
+      ["Columns", q.columns],
+      ["Duplicate rows", q.duplicate_rows],
+      ["Constant columns", listOr(q.constant_columns)],
+      ["All-missing columns", listOr(q.all_missing_columns)],
+      ["Text columns that are mostly numbers", listOr(q.type_issues.map((i) => i.column))],
+    ]),
+    h(
+      "div",
+      { class: "grid2" },
+      h(
+        "div",
+        {},
+        h("h3", {}, "Missing values"),
+        table(missing, [["column", "Column", (x) => x], ["count", "Missing"], ["share", "Share"]], {
+          empty: "No missing values.",
+        }),
+        h("h3", {}, "Highly correlated pairs"),
+        table(q.high_correlations, [["a", "Column", (x) => x], ["b", "Column", (x) => x], ["r", "r"]], {
+          empty: "No pair with |r| ≥ 0.9.",
+        }),
+      ),
+      balance.counts
+        ? barChart(
+            Object.entries(balance.counts).map(([label, value]) => ({ label, value })),
+            { title: `Label balance of ${c.target_column} (minority share ${balance.minority_share})` },
+          )
+        : h("div", {}, h("h3", {}, `Distribution of ${c.target_column}`), kv(Object.entries(balance))),
+    ),
+    corr.length
+      ? barChart(corr, { title: `Correlation of each numeric column with ${c.target_column}` })
+      : null,
+  );
+}
+
+export async function biasPage(reportId) {
+  const report = await api(`/api/v1/bias-reports/${enc(reportId)}`);
+  const c = report.content;
+  const journey = await journeyFor(
+    report.dataset_id,
+    (j) => j.steps?.bias?.outputs?.bias_report_id === report.id,
+  );
+  const fairness = c.fairness;
+  return h(
+    "div",
+    { class: "report bias-report", "data-report": report.id },
+    backLink(journey),
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", {}, `Bias report: ${report.dataset_id} v${report.dataset_version}`),
+      h("span", { class: "muted" }, `target ${c.target_column} (${c.task_type}), ${fmtDate(report.created_at)}`),
+    ),
+    qualityCard(c),
+    card(
+      "Fairness",
+      fairness
+        ? [
+            h("p", {}, `Favourable outcome: ${fairness.favourable_outcome}. Selection rate is the share of each group with that outcome.`),
+            Object.entries(fairness.attributes).map(([column, entry]) => fairnessAttribute(column, entry)),
+          ]
+        : h("p", { class: "muted" }, "No sensitive columns were given, so there are no fairness metrics."),
+    ),
+  );
+}
+
+const XAI_ORDER = [
+  ["model_explanation", "beginner"],
+  ["model_explanation", "expert"],
+  ["data_explanation", "beginner"],
+  ["data_explanation", "expert"],
+];
+
+function xaiTitle(r) {
+  const what = r.report_type === "data_explanation" ? "Data explanation" : "Model explanation";
+  return `${what} · ${r.level}`;
+}
+
+export async function xaiPage(reportId) {
+  const report = await api(`/api/v1/xai-reports/${enc(reportId)}`);
+  const [html, page, journey] = await Promise.all([
+    apiText(`/api/v1/xai-reports/${enc(reportId)}/view`),
+    api(`/api/v1/xai-reports?dataset_id=${enc(report.dataset_id)}&limit=500`),
+    journeyFor(report.dataset_id, (j) => Object.values(j.steps?.xai?.outputs?.reports || {}).includes(report.id)),
+  ]);
+  const siblings = page.items.filter(
+    (r) => r.model_id === report.model_id && r.model_version === report.model_version,
+  );
+  const rank = (r) => XAI_ORDER.findIndex(([t, l]) => t === r.report_type && l === r.level);
+  siblings.sort((a, b) => rank(a) - rank(b));
+  // No allow-scripts and no allow-same-origin: the report cannot run code or read the token.
+  const frame = h("iframe", {
+    id: "xai-frame",
+    class: "report-frame",
+    sandbox: "",
+    title: xaiTitle(report),
+    referrerpolicy: "no-referrer",
+  });
+  frame.srcdoc = html;
+  return h(
+    "div",
+    { class: "report xai-report", "data-report": report.id },
+    backLink(journey),
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", {}, `XAI: ${report.model_id || report.dataset_id}${report.model_version ? ` v${report.model_version}` : ""}`),
+      h("span", { class: "muted" }, `dataset ${report.dataset_id} v${report.dataset_version}`),
+    ),
+    h(
+      "div",
+      { class: "tabs" },
+      siblings.map((r) =>
+        h(
+          "a",
+          {
+            href: `#/xai/${enc(r.id)}`,
+            class: r.id === report.id ? "tab active" : "tab",
+            "data-level": r.level,
+            "data-type": r.report_type,
+          },
+          xaiTitle(r),
+        ),
+      ),
+    ),
+    h(
+      "p",
+      { class: "muted small" },
+      report.level === "beginner"
+        ? "Beginner: what matters most, in plain words."
+        : "Expert: SHAP values, permutation importance and the method's details.",
+    ),
+    frame,
+  );
+}

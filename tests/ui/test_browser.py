@@ -1,0 +1,209 @@
+"""The web UI driven in headless Chromium: sign in, upload by drag-and-drop, answer
+``needs_input``, watch the journey complete, read the reports, promote and roll back.
+
+Screenshots of every stage land in ``test-output/ui/``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx
+from playwright.sync_api import expect
+
+from tests.agents.world import diabetes_frame
+from tests.ui.conftest import Tab, UiServer
+
+BUDGET_S = 3
+JOURNEY_TIMEOUT_MS = 150_000
+
+
+def _drop_file(tab: Tab, name: str, text: str) -> None:
+    """A real drop event carrying a File, as when a user drags one from the desktop."""
+    transfer = tab.page.evaluate_handle(
+        """([name, text]) => {
+            const dt = new DataTransfer();
+            dt.items.add(new File([text], name, { type: "text/csv" }));
+            return dt;
+        }""",
+        [name, text],
+    )
+    tab.page.dispatch_event("#dropzone", "dragenter", {"dataTransfer": transfer})
+    tab.page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+
+
+def _wait_for_journeys(http: httpx.Client, dataset_id: str, count: int) -> list[dict]:
+    deadline = time.monotonic() + JOURNEY_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        journeys = http.get("/api/v1/journeys", params={"dataset_id": dataset_id}).json()
+        done = [j for j in journeys if j["state"] in {"completed", "failed"}]
+        if len(done) >= count:
+            assert all(j["state"] == "completed" for j in done), done
+            return journeys
+        time.sleep(0.5)
+    raise AssertionError(f"{count} journeys of {dataset_id} did not finish")
+
+
+def test_sign_in_refuses_a_wrong_token_then_accepts_the_right_one(tab: Tab) -> None:
+    tab.goto("#/datasets")
+    page = tab.page
+    expect(page.locator("#token")).to_be_visible()  # signed out: every page asks first
+    page.fill("#token", "mr_not-a-real-token")
+    page.click("form.login button[type=submit]")
+    expect(page.locator("form.login .alert.error")).to_contain_text("not valid")
+    tab.shot("login-refused")
+    page.fill("#token", tab.server.token)
+    page.click("form.login button[type=submit]")
+    page.wait_for_url("**/#/datasets")
+    expect(page.locator("#who [data-user]")).to_have_text("ada")
+    tab.shot("signed-in")
+    page.click("#who button")  # sign out forgets the token
+    expect(page.locator("#token")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_upload_answer_needs_input_and_watch_the_journey_complete(tab: Tab) -> None:
+    tab.sign_in()
+    page = tab.page
+    csv = diabetes_frame().to_csv(index=False)
+    _drop_file(tab, "diabetes.csv", csv)
+    expect(page.locator(".chosen")).to_contain_text("diabetes.csv")
+    expect(page.locator("#dataset-id")).to_have_value("diabetes")
+    tab.shot("file-dropped")
+    page.click("#upload-btn")
+
+    # No target was given: the journey opens and waits, listing the columns to choose from.
+    page.wait_for_url("**/#/journeys/*")
+    expect(page.locator("#journey-state .badge")).to_have_attribute("data-state", "needs_input")
+    expect(page.locator("#needs-input-form .reason")).to_contain_text("choose a target column")
+    expect(page.locator("[data-step=needs_input]")).to_have_attribute("data-state", "waiting")
+    page.select_option("#input-target", "high_risk")
+    page.check("#input-sensitive input[value=sex]")
+    page.fill("#input-budget", str(BUDGET_S))
+    tab.shot("needs-input")
+    page.click("#start-journey")
+
+    # It updates live, step by step, without a reload.
+    expect(page.locator("#needs-input-form")).to_have_count(0)
+    expect(page.locator("[data-step=bias]")).not_to_have_attribute("data-state", "pending")
+    tab.shot("running")
+    expect(page.locator("#journey-state .badge")).to_have_attribute(
+        "data-state", "completed", timeout=JOURNEY_TIMEOUT_MS
+    )
+    for step in ("needs_input", "bias", "automl", "xai", "completed"):
+        node = page.locator(f"[data-step={step}]")
+        expect(node).to_have_attribute("data-state", "done")
+        expect(node.locator(".step-time")).to_have_text(re.compile(r"^\d+\.\d s$|^\d+ min \d+ s$"))
+    expect(page.locator("[data-step=automl] .step-links a")).to_have_text("diabetes-automl v1")
+    expect(page.locator("#leaderboard tbody tr").first).to_be_visible()
+    expect(page.locator("[data-xai]")).to_have_count(4)
+    tab.shot("completed")
+
+    # The bias report: quality tables, fairness per group of `sex`, and drawn charts.
+    page.click("#open-bias")
+    page.wait_for_url("**/#/bias/*")
+    report = page.locator(".bias-report")
+    expect(report.locator("h1")).to_have_text("Bias report: diabetes v1")
+    groups = report.locator("[data-attribute=sex] table").first
+    expect(groups.locator("tbody tr")).to_have_count(2)
+    expect(report.locator("svg.chart rect").first).to_be_visible()
+    expect(report.locator("figcaption", has_text="Selection rate by sex")).to_be_visible()
+    tab.shot("bias-report")
+
+    # The XAI reports: the beginner model explanation, then the expert one.
+    page.click("a.back")
+    page.click("[data-xai='model_explanation/beginner']")
+    page.wait_for_url("**/#/xai/*")
+    frame = page.frame_locator("#xai-frame")
+    expect(frame.locator("h1")).to_contain_text("how the model decides")
+    expect(frame.locator("img").first).to_be_visible()
+    assert page.locator("#xai-frame").get_attribute("sandbox") == ""
+    tab.shot("xai-beginner")
+    page.click(".tabs [data-type=model_explanation][data-level=expert]")
+    expect(page.locator(".tabs .tab.active")).to_have_text("Model explanation · expert")
+    expect(frame.locator("body")).to_contain_text("SHAP")
+    tab.shot("xai-expert")
+
+
+def test_promote_and_rollback_move_the_champion(tab: Tab, ui_server: UiServer) -> None:
+    data = diabetes_frame().to_csv(index=False).encode()
+    with ui_server.http() as http:
+        for _ in range(2):  # two versions of a dataset: two models of `promo-automl`
+            r = http.post(
+                f"/api/v1/datasets/upload/{ui_server.user_id}",
+                files={"file": ("promo.csv", data, "text/csv")},
+                data={
+                    "dataset_id": "promo",
+                    "target_column": "high_risk",
+                    "time_budget_s": str(BUDGET_S),
+                },
+            )
+            assert r.status_code == 201, r.text
+        _wait_for_journeys(http, "promo", 2)
+
+        tab.sign_in()
+        page = tab.page
+        page.click("#nav [data-nav=models]")
+        page.click("[data-model=promo-automl]")
+        expect(page.locator("#champion-version")).to_have_text("v2")  # AutoML promoted v2
+        expect(page.locator("[data-champion]")).to_have_attribute("data-champion", "2")
+        tab.shot("model-v2-champion")
+
+        page.click("[data-promote='1']")
+        expect(page.locator("[data-toast]")).to_contain_text("v1 is now the champion")
+        expect(page.locator("#champion-version")).to_have_text("v1")
+        live = http.get("/api/v1/registry/models/promo-automl").json()
+        assert live["champion"]["champion_version"] == "1"  # the MLflow alias really moved
+        tab.shot("promoted-v1")
+
+        expect(page.locator("#rollback")).to_have_text("Roll back to v2")
+        page.click("#rollback")
+        expect(page.locator("#champion-version")).to_have_text("v2")
+        live = http.get("/api/v1/registry/models/promo-automl").json()
+        assert live["champion"]["champion_version"] == "2"
+        reasons = [e["reason"] for e in live["champion"]["history"]]
+        assert reasons == ["automl", "automl", "promoted", "rollback"]
+        expect(page.locator("#champion-history tbody tr").first).to_contain_text("rollback")
+        tab.shot("rolled-back")
+
+
+def test_dataset_page_shows_versions_schema_and_rows_as_text(tab: Tab, ui_server: UiServer) -> None:
+    hostile = '<img src=x onerror="document.title=1">'
+    csv = f'id,"{hostile.replace(chr(34), chr(34) * 2)}",label\n1,<b>bold</b>,0\n2,x,1\n'
+    with ui_server.http() as http:
+        for _ in range(2):
+            r = http.post(
+                f"/api/v1/datasets/upload/{ui_server.user_id}",
+                files={"file": ("odd.csv", csv.encode(), "text/csv")},
+                data={"dataset_id": "odd"},
+            )
+            assert r.status_code == 201, r.text
+    tab.sign_in()
+    page = tab.page
+    page.click("[data-dataset=odd]")
+    expect(page.locator(".tabs .tab")).to_have_text(["v2", "v1"])
+    expect(page.locator(".schema .columns")).to_contain_text(hostile)  # shown, not parsed
+    expect(page.locator(".preview tbody tr")).to_have_count(2)
+    expect(page.locator(".preview tbody")).to_contain_text("<b>bold</b>")
+    assert page.locator(".schema img, .preview b").count() == 0
+    assert page.title() == "Millrace"
+    page.click(".tabs .tab >> text=v1")
+    expect(page.locator(".tabs .tab.active")).to_have_text("v1")
+    tab.shot("dataset")
+
+
+def test_the_ui_is_served_beside_the_api_without_shadowing_it(ui_server: UiServer) -> None:
+    with httpx.Client(base_url=ui_server.url) as http:
+        index = http.get("/")
+        assert index.status_code == 200
+        assert "script-src 'self'" in index.headers["content-security-policy"]
+        assert '<script type="module" src="/ui/js/app.js">' in index.text
+        script = http.get("/ui/js/app.js")
+        assert script.status_code == 200
+        assert "javascript" in script.headers["content-type"]
+        # Seed 004's root paths still reach the API, which still wants a token.
+        root_api = http.get("/datasets")
+        assert root_api.status_code == 401
+        assert root_api.headers["content-type"] == "application/problem+json"
+        assert http.get("/ui/../pyproject.toml").status_code == 404
