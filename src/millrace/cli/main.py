@@ -154,6 +154,9 @@ def _register_event_commands() -> None:
     app.add_typer(pipeline_app, name="pipeline")
     app.command("worker")(worker)
     app.command("up")(up)
+    from millrace.cli.serve import serve
+
+    app.command("serve")(serve)
 
 
 _register_event_commands()

@@ -82,6 +82,9 @@ def start_agents(wh: Warehouse, stop: threading.Event) -> list[threading.Thread]
 
 def up(
     port: Annotated[int | None, typer.Option(help="API port (MILLRACE_API_PORT)")] = None,
+    serve_port: Annotated[
+        int, typer.Option(help="Inference server port (millrace serve); 0 to leave it off")
+    ] = 8080,
 ) -> None:
     """Run the API and every agent in one process (embedded defaults need no servers).
 
@@ -97,6 +100,9 @@ def up(
     wh = open_warehouse()
     stop = threading.Event()
     threads = start_agents(wh, stop)
+    from millrace.cli.serve import serve_in_thread
+
+    stop_serving = serve_in_thread(wh, settings.api_host, serve_port) if serve_port else None
     try:
         uvicorn.run(
             create_app(warehouse=wh),
@@ -105,6 +111,8 @@ def up(
             log_level="info",
         )
     finally:
+        if stop_serving is not None:
+            stop_serving()
         stop.set()
         for t in threads:
             t.join(timeout=30)

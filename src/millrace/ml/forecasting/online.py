@@ -1,0 +1,178 @@
+"""Forecasting online: rebuild a champion's inputs from raw history sent in a request.
+
+The pipeline prepares a whole series once (``pipelines.steps.preprocess``); a served
+forecaster instead gets the recent history in each request and must see exactly the
+features it was trained on. This module repeats preprocess's transformation on that
+history with the run's saved scaler and configuration (gap interpolation, target lags,
+cyclical time features, exogenous columns, the same column order), extends the time index
+by the horizon, and asks the forecaster for the points after the last row.
+
+Clipping is the one step not repeated: its bounds were fitted on the training rows and
+are not saved, so a clipped champion forecasts from unclipped history (``ForecastSpec``
+says so in ``clipped``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from millrace.exceptions import InvalidInputError
+from millrace.ml.forecasting.data import Scaler, time_features
+from millrace.ml.forecasting.models import Forecaster, SeriesArrays
+
+__all__ = ["ForecastSpec", "forecast_history", "history_frame", "online_series"]
+
+RECURRENT = frozenset({"gru", "lstm"})
+MAX_LENGTH = 10_000  # points per request for models that can forecast any length
+
+
+@dataclass(frozen=True)
+class ForecastSpec:
+    """What a served forecaster needs to rebuild its inputs: a run's saved
+    ``config/prepared.json`` and ``preprocess/scaler.json``, and the model's name."""
+
+    model: str
+    target: str
+    time_col: str
+    exog: tuple[str, ...]
+    lags: int
+    horizon: int
+    input_seq_len: int
+    step_seconds: float
+    season: int
+    scaler: Scaler
+    clipped: bool = False
+
+    @classmethod
+    def from_run(cls, model: str, prepared: dict[str, Any], scaler: dict[str, Any]) -> ForecastSpec:
+        cfg = prepared["config"]
+        return cls(
+            model=model,
+            target=cfg["target"],
+            time_col=cfg.get("time_col", "time"),
+            exog=tuple(cfg.get("exog") or ()),
+            lags=int(cfg.get("lags") or 0),
+            horizon=int(cfg["horizon"]),
+            input_seq_len=int(cfg["input_seq_len"]),
+            step_seconds=float(prepared["step_seconds"]),
+            season=int(prepared["season"]),
+            scaler=Scaler(mean=dict(scaler["mean"]), std=dict(scaler["std"])),
+            clipped=bool(cfg.get("clip")),
+        )
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns a request's history must carry besides the time column."""
+        return [self.target, *self.exog]
+
+    @property
+    def max_length(self) -> int:
+        """Recurrent nets predict their trained horizon in one shot, and no further."""
+        return self.horizon if self.model in RECURRENT else MAX_LENGTH
+
+    @property
+    def min_history(self) -> int:
+        return max(3, self.input_seq_len) if self.model in RECURRENT else 3
+
+
+def history_frame(
+    frame: pd.DataFrame, spec: ForecastSpec, time_col: str | None = None
+) -> pd.DataFrame:
+    """The request's rows checked and indexed by time: each problem is a clear 422."""
+    time_col = time_col or spec.time_col
+    if time_col not in frame.columns:
+        raise InvalidInputError(
+            f"the history has no time column {time_col!r} (pass index_col to name it)"
+        )
+    missing = [c for c in spec.columns if c not in frame.columns]
+    if missing:
+        raise InvalidInputError(
+            f"the history lacks column(s) {', '.join(map(repr, missing))}; "
+            f"this model needs {', '.join(map(repr, [time_col, *spec.columns]))}"
+        )
+    if len(frame) < spec.min_history:
+        raise InvalidInputError(
+            f"the history has {len(frame)} rows; this {spec.model} model needs at least "
+            f"{spec.min_history}"
+        )
+    # As UTC wall time without a zone: how the pipeline's prepared series stores times.
+    times = pd.to_datetime(frame[time_col], errors="coerce", utc=True)
+    if times.isna().any():
+        bad = frame.loc[times.isna(), time_col].iloc[0]
+        raise InvalidInputError(f"{time_col!r} has a value that is not a time: {bad!r}")
+    times = times.dt.tz_convert(None)
+    if times.duplicated().any():
+        raise InvalidInputError(f"duplicate timestamps, e.g. {times[times.duplicated()].iloc[0]}")
+    if not times.is_monotonic_increasing:
+        raise InvalidInputError("timestamps are not in order; sort the history by time")
+    out = pd.DataFrame(index=pd.DatetimeIndex(times.to_numpy()))
+    for col in spec.columns:
+        raw = frame[col]
+        values = pd.to_numeric(raw, errors="coerce")
+        if (values.isna() & raw.notna()).any():
+            bad = raw[values.isna() & raw.notna()].iloc[0]
+            raise InvalidInputError(f"column {col!r} holds a value that is not a number: {bad!r}")
+        out[col] = values.to_numpy(dtype=float)
+    if out[spec.target].isna().all():
+        raise InvalidInputError(f"target {spec.target!r} has no values in the history")
+    return out
+
+
+def online_series(history: pd.DataFrame, spec: ForecastSpec, h: int) -> SeriesArrays:
+    """The history as the forecaster's arrays, with ``h`` future timestamps appended."""
+    frame = history[spec.columns].copy()
+    frame[spec.columns] = frame[spec.columns].interpolate(limit_direction="both")
+    for lag in range(1, spec.lags + 1):
+        frame[f"{spec.target}_lag{lag}"] = frame[spec.target].shift(lag).bfill()
+    features = [c for c in frame.columns if c != spec.target]
+    unknown = [c for c in frame.columns if c not in spec.scaler.mean]
+    if unknown:
+        raise InvalidInputError(f"the saved scaler does not know column(s) {unknown}")
+    scaled = spec.scaler.transform(frame)
+    x = pd.concat([scaled[features], time_features(frame.index)], axis=1).to_numpy(float)
+    times = pd.DatetimeIndex(frame.index)
+    n = len(frame)
+    return SeriesArrays(
+        y=frame[spec.target].to_numpy(float),
+        y_scaled=scaled[spec.target].to_numpy(float),
+        x=x,
+        times=times.append(_future(times, spec.step_seconds, h)),
+        train_end=n,
+        val_end=n,
+        season=spec.season,
+        target_mean=spec.scaler.mean[spec.target],
+        target_std=spec.scaler.std[spec.target],
+    )
+
+
+def _future(times: pd.DatetimeIndex, step_seconds: float, h: int) -> pd.DatetimeIndex:
+    """The next ``h`` timestamps, stepped as ``steps.infer`` steps them."""
+    recent = times[-min(len(times), 50) :]
+    freq = pd.infer_freq(recent) if len(recent) >= 3 else None
+    return pd.date_range(times[-1], periods=h + 1, freq=freq or pd.Timedelta(seconds=step_seconds))[
+        1:
+    ]
+
+
+def forecast_history(
+    model: Forecaster, spec: ForecastSpec, history: pd.DataFrame, h: int
+) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """The ``h`` points after the history's last row, with their timestamps."""
+    if not 1 <= h <= spec.max_length:
+        raise InvalidInputError(
+            f"inference_length must be between 1 and {spec.max_length} for this "
+            f"{spec.model} model (trained horizon {spec.horizon})"
+        )
+    s = online_series(history, spec, h)
+    n = len(s.y)
+    try:
+        values = np.asarray(model.forecast(s, n, h), dtype=float)[:h]
+    except (ValueError, IndexError, RuntimeError) as exc:
+        raise InvalidInputError(
+            f"the {spec.model} model cannot forecast from this history: {exc}"
+        ) from None
+    return s.times[n : n + h], values

@@ -1,0 +1,143 @@
+"""Fetching a champion version from MLflow and building it, without unpickling anything.
+
+Tabular champions are MLflow sklearn models saved with skops. MLflow's own loader trusts
+the type list written in the model's ``MLmodel`` file (so a crafted model could allow
+anything, which is why MLflow gates it behind ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION``);
+here the skops file is read directly and every type it would build is checked against
+Millrace's allowlist of model libraries (``ml.tabular.persist.trusted_types``). The
+feature encoder is the run's ``encoder.json``.
+
+Forecasting champions are a run's ``model/`` folder (state dicts loaded with
+``weights_only=True``, Prophet's JSON, or a JSON spec), with the run's scaler and
+preprocess config.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from millrace.exceptions import InvalidInputError
+from millrace.ml.forecasting.models import MODELS, Forecaster, SeriesArrays
+from millrace.ml.forecasting.online import ForecastSpec
+from millrace.ml.registry import Champion, mlflow_client
+from millrace.ml.tabular.encoding import FeatureEncoder
+from millrace.ml.tabular.persist import trusted_types
+from millrace.serving.models import ForecastModel, ServedModel, TabularModel
+
+__all__ = ["load_champion"]
+
+
+def load_champion(tracking_uri: str, champion: Champion) -> ServedModel:
+    """Download and build one champion version; raises ``InvalidInputError`` for a model
+    that is not in a safe, servable form."""
+    started = time.monotonic()
+    client = mlflow_client(tracking_uri)
+    if not champion.run_id:
+        raise InvalidInputError(f"{champion.name} v{champion.version} has no training run")
+    with tempfile.TemporaryDirectory(prefix="millrace-serve-") as tmp:
+        if champion.kind == "forecasting":
+            return _forecaster(client, champion, Path(tmp), started)
+        return _tabular(client, tracking_uri, champion, Path(tmp), started)
+
+
+def _tabular(
+    client: Any, tracking_uri: str, champion: Champion, tmp: Path, started: float
+) -> TabularModel:
+    import skops.io as sio
+    import yaml
+    from mlflow.artifacts import download_artifacts
+
+    uri = client.get_model_version_download_uri(champion.name, champion.version)
+    local = Path(
+        download_artifacts(artifact_uri=uri, dst_path=str(tmp / "model"), tracking_uri=tracking_uri)
+    )
+    meta = yaml.safe_load((local / "MLmodel").read_text())
+    flavor = (meta or {}).get("flavors", {}).get("sklearn") or {}
+    if flavor.get("serialization_format") != "skops":
+        raise InvalidInputError(
+            f"{champion.name} v{champion.version} is not a skops sklearn model; "
+            "only safe formats are served"
+        )
+    blob_path = (local / str(flavor.get("pickled_model", "model.skops"))).resolve()
+    if not blob_path.is_relative_to(local.resolve()):
+        raise InvalidInputError(f"{champion.name} v{champion.version}: bad model path")
+    blob = blob_path.read_bytes()
+    estimator = sio.loads(blob, trusted=trusted_types(blob))
+    encoder_file = client.download_artifacts(champion.run_id, "encoder.json", str(tmp))
+    encoder = FeatureEncoder.from_json(Path(encoder_file).read_text())
+    if "n_jobs" in estimator.get_params():
+        # Requests run side by side; a thread pool per predict call only fights them.
+        estimator.set_params(n_jobs=1)
+    return TabularModel(
+        champion=champion,
+        load_seconds=time.monotonic() - started,
+        estimator=estimator,
+        encoder=encoder,
+    )
+
+
+def _forecaster(client: Any, champion: Champion, tmp: Path, started: float) -> ForecastModel:
+    run = str(champion.run_id)
+    folder = Path(client.download_artifacts(run, "model", str(tmp)))
+    prepared = json.loads(
+        Path(client.download_artifacts(run, "config/prepared.json", str(tmp))).read_text()
+    )
+    scaler = json.loads(
+        Path(client.download_artifacts(run, "preprocess/scaler.json", str(tmp))).read_text()
+    )
+    files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    if "spec.json" not in files:
+        raise InvalidInputError(f"{champion.name} v{champion.version} has no model/spec.json")
+    saved = json.loads(files["spec.json"])
+    name, params = saved["name"], dict(saved.get("params") or {})
+    if name not in MODELS:
+        raise InvalidInputError(f"{champion.name} v{champion.version}: unknown model {name!r}")
+    model = MODELS[name](**params)
+    refit = False
+    if type(model).load_state is Forecaster.load_state:
+        # Baselines restore by refitting on the training series; it is only at hand when
+        # the pipeline's work folder is (the embedded, one-machine case).
+        training = _training_series(prepared)
+        if training is None:
+            refit = True
+        else:
+            model.load_state(files, training)
+    else:
+        model.load_state(files, _EMPTY)
+    return ForecastModel(
+        champion=champion,
+        load_seconds=time.monotonic() - started,
+        forecaster=None if refit else model,
+        spec=ForecastSpec.from_run(name, prepared, scaler),
+        params=params,
+        refit_per_request=refit,
+    )
+
+
+def _training_series(prepared: dict[str, Any]) -> SeriesArrays | None:
+    from millrace.pipelines.artifacts import Prepared
+    from millrace.pipelines.steps import series
+
+    if not (Path(prepared["uri"]) / "series.npz").is_file():
+        return None
+    return series(Prepared.model_validate(prepared))
+
+
+_EMPTY = SeriesArrays(
+    y=np.empty(0),
+    y_scaled=np.empty(0),
+    x=np.empty((0, 0)),
+    times=pd.DatetimeIndex([]),
+    train_end=0,
+    val_end=0,
+    season=1,
+    target_mean=0.0,
+    target_std=1.0,
+)

@@ -1,0 +1,83 @@
+"""Forecasting from raw history equals the pipeline's own next-horizon forecast."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsforecast.utils import AirPassengersDF
+
+from millrace.exceptions import InvalidInputError
+from millrace.ml.forecasting.data import PreprocessConfig
+from millrace.ml.forecasting.online import ForecastSpec, forecast_history, history_frame
+from millrace.pipelines import steps
+from millrace.pipelines.artifacts import Prepared
+
+
+def air_with_exog() -> pd.DataFrame:
+    """AirPassengers plus a deterministic exogenous column, so exog and lags both matter."""
+    frame = AirPassengersDF.rename(columns={"ds": "time"})[["time", "y"]].copy()
+    frame["promo"] = np.sin(np.arange(len(frame)) / 3.0) * 10
+    frame.loc[5, "y"] = np.nan  # a gap preprocess interpolates
+    return frame
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Prepared, Path]:
+    work = tmp_path_factory.mktemp("online")
+    data = work / "air.csv"
+    air_with_exog().to_csv(data, index=False)
+    cfg = PreprocessConfig(
+        target="y", exog=("promo",), horizon=6, input_seq_len=12, lags=2, test_share=0.1
+    )
+    return data, steps.preprocess(data, cfg, work), work
+
+
+@pytest.mark.parametrize("name", ["naive", "seasonal_naive", "ets", "gru", "prophet"])
+def test_forecast_from_history_equals_pipeline_infer(
+    prepared: tuple[Path, Prepared, Path], name: str
+) -> None:
+    data, prep, work = prepared
+    trained = steps.train(prep, name, work, seed=0)
+    log = work / f"{name}.jsonl"
+    steps.infer(prep, trained, log, next_horizon=True)
+    expected = [json.loads(line) for line in log.read_text().splitlines()]
+
+    model = steps.load_model(prep, trained)
+    spec = ForecastSpec.from_run(
+        name,
+        json.loads((Path(prep.uri) / "prepared.json").read_text()),
+        json.loads((Path(prep.uri) / "scaler.json").read_text()),
+    )
+    history = history_frame(pd.read_csv(data), spec)
+    times, values = forecast_history(model, spec, history, prep.config["horizon"])
+
+    assert [t.isoformat() for t in times] == [e["ts"] for e in expected]
+    np.testing.assert_allclose(values, [e["prediction"] for e in expected], rtol=1e-9)
+
+
+def test_bad_history_is_a_clear_error(prepared: tuple[Path, Prepared, Path]) -> None:
+    data, prep, _ = prepared
+    spec = ForecastSpec.from_run(
+        "gru",
+        json.loads((Path(prep.uri) / "prepared.json").read_text()),
+        json.loads((Path(prep.uri) / "scaler.json").read_text()),
+    )
+    raw = pd.read_csv(data)
+    with pytest.raises(InvalidInputError, match="lacks column"):
+        history_frame(raw.drop(columns=["promo"]), spec)
+    with pytest.raises(InvalidInputError, match="no time column 'when'"):
+        history_frame(raw, spec, "when")
+    with pytest.raises(InvalidInputError, match="at least 12"):
+        history_frame(raw.head(5), spec)
+    with pytest.raises(InvalidInputError, match="not in order"):
+        history_frame(raw.iloc[::-1], spec)
+    bad = raw.astype({"y": object})
+    bad.loc[3, "y"] = "many"
+    with pytest.raises(InvalidInputError, match="not a number: 'many'"):
+        history_frame(bad, spec)
+    with pytest.raises(InvalidInputError, match="between 1 and 6 for this gru model"):
+        forecast_history(None, spec, history_frame(raw, spec), 7)  # type: ignore[arg-type]
