@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 from sqlalchemy import select
 
 from millrace.warehouse.db import session_scope
@@ -77,14 +76,14 @@ def test_all_nan_feature_is_flagged_and_dropped_not_fatal(world: World) -> None:
     assert bias.content["quality"]["all_missing_columns"] == ["empty"]
 
 
-@pytest.mark.parametrize("task", ["forecasting"])
-def test_forecasting_says_the_pipeline_is_missing(world: World, task: str) -> None:
-    frame = pd.DataFrame(
-        {"t": pd.date_range("2024-01-01", periods=50, freq="D"), "y": np.arange(50.0)}
-    )
-    journey = world.drive(world.upload(frame, target_column="y", task_type=task))
+def test_forecasting_irregular_timestamps_fail_with_the_pipeline_reason(world: World) -> None:
+    times = pd.date_range("2024-01-01", periods=80, freq="D")
+    irregular = times[np.r_[0:40, 41:60:2, 60:80]]  # days missing in the middle
+    frame = pd.DataFrame({"t": irregular, "y": np.arange(len(irregular), dtype=float)})
+    journey = world.drive(world.upload(frame, target_column="y", task_type="forecasting"))
     assert journey.state == "failed"
-    assert "forecasting pipeline" in (journey.reason or "")
+    assert journey.failed_step == "automl"
+    assert "irregular time steps" in (journey.reason or "")
 
 
 def test_a_poison_event_ends_in_the_dlq_and_the_journey_says_why(world: World) -> None:
