@@ -10,8 +10,10 @@ the journey elsewhere and changes nothing. That is what makes completion happen 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import Histogram
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -41,10 +43,29 @@ __all__ = [
 STEPS = ("bias", "automl", "xai")
 XAI_REPORTS_PER_JOURNEY = 4  # model/data explanation x beginner/expert
 DEFAULT_BUDGET_S = 60.0
+# Observed where a step ends (in the core agent's process), before its transaction
+# commits: a rolled-back transition that is later redone can count twice.
+STEP_SECONDS = Histogram(
+    "millrace_journey_step_duration_seconds",
+    "Wall time of a journey step, from its trigger to done or failed",
+    ("step", "outcome"),
+    buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+)
 
 
 def _now() -> str:
     return utcnow().isoformat()
+
+
+def _observe(step: str, record: dict[str, Any], outcome: str) -> None:
+    try:
+        started = datetime.fromisoformat(str(record["started_at"]))
+    except (KeyError, ValueError):  # a step without a readable start: nothing to time
+        return
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    elapsed = (utcnow() - started).total_seconds()
+    STEP_SECONDS.labels(step, outcome).observe(max(elapsed, 0.0))
 
 
 def _locked(session: Session, journey_id: str) -> Journey | None:
@@ -140,6 +161,7 @@ def _enter(journey: Journey, step: str) -> None:
 
 def _leave(journey: Journey, step: str, outputs: dict[str, Any]) -> None:
     current = journey.steps.get(step, {})
+    _observe(step, current, "done")
     journey.steps = {
         **journey.steps,
         step: {
@@ -254,6 +276,7 @@ def fail(journey: Journey, step: str | None, reason: str) -> None:
         return
     step = step or journey.state
     if step in journey.steps:
+        _observe(step, journey.steps[step], "failed")
         journey.steps = {
             **journey.steps,
             step: {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Response
 
 from millrace import __version__
 from millrace.settings import Settings
@@ -38,6 +38,14 @@ def _resources() -> APIRouter:
     return router
 
 
+def _metrics() -> Response:
+    """Prometheus text for this process (no token, like ``/health``): in ``millrace up``
+    it also carries the agents' event counters, consumer lag and journey step durations."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
 def create_app(settings: Settings | None = None, warehouse: Warehouse | None = None) -> FastAPI:
     settings = settings or (warehouse.settings if warehouse else Settings())
     wh = warehouse or Warehouse.open(settings)
@@ -64,6 +72,7 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
     resources = _resources()
     app.include_router(resources, prefix="/api/v1")
     app.include_router(resources, include_in_schema=False)
+    app.add_api_route("/metrics", _metrics, include_in_schema=False)
     mount_ui(app)  # after the API routes: it only adds `/` and `/ui/...`
     # Outermost first: the body cap applies before an idempotent replay or a route runs.
     app.add_middleware(IdempotencyMiddleware, warehouse=wh)

@@ -1,0 +1,43 @@
+"""The API's ``/metrics``: process-wide series, including journey step durations."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+
+from millrace.warehouse import journeys
+from millrace.warehouse.api import create_app
+from millrace.warehouse.models import Journey
+from tests.serving.conftest import ServedWorld
+
+STEP = "millrace_journey_step_duration_seconds_count"
+
+
+def _count(step: str, outcome: str) -> float:
+    return REGISTRY.get_sample_value(STEP, {"step": step, "outcome": outcome}) or 0.0
+
+
+def test_journey_steps_are_timed_when_they_end() -> None:
+    before_done, before_failed = _count("bias", "done"), _count("automl", "failed")
+    journey = Journey(id="j1", steps={}, state="bias")
+    journeys._enter(journey, "bias")
+    journeys._leave(journey, "bias", {"bias_report_id": "r1"})
+    journeys._enter(journey, "automl")
+    journeys.fail(journey, "automl", "the target has one class")
+    assert _count("bias", "done") == before_done + 1
+    assert _count("automl", "failed") == before_failed + 1
+
+
+def test_api_serves_prometheus_text_without_a_token(served: ServedWorld) -> None:
+    async def scrape() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(warehouse=served.wh))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            return await client.get("/metrics")
+
+    r = asyncio.run(scrape())
+    assert r.status_code == 200
+    names = {f.name for f in text_string_to_metric_families(r.text)}
+    assert "millrace_journey_step_duration_seconds" in names
