@@ -52,7 +52,9 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
     log = (home / "up.log").open("wb")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MILLRACE_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "millrace", "up", "--port", str(port)],
+        # The inference server stays off: these tests never call it, and its fixed
+        # default port would collide with other test sessions.
+        [sys.executable, "-m", "millrace", "up", "--port", str(port), "--serve-port", "0"],
         env={**clean, **env},
         stdout=log,
         stderr=subprocess.STDOUT,

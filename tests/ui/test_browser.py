@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import httpx
 from playwright.sync_api import expect
+from statsforecast.utils import AirPassengersDF
 
 from tests.agents.world import diabetes_frame
 from tests.ui.conftest import Tab, UiServer
@@ -166,6 +168,47 @@ def test_promote_and_rollback_move_the_champion(tab: Tab, ui_server: UiServer) -
         assert reasons == ["automl", "automl", "promoted", "rollback"]
         expect(page.locator("#champion-history tbody tr").first).to_contain_text("rollback")
         tab.shot("rolled-back")
+
+
+def test_forecasting_run_draws_actuals_against_every_candidate(tab: Tab, tmp_path: Path) -> None:
+    frame = AirPassengersDF.rename(columns={"ds": "month", "y": "passengers"})
+    csv = tmp_path / "air.csv"
+    frame[["month", "passengers"]].to_csv(csv, index=False)
+    tab.sign_in()
+    page = tab.page
+    page.set_input_files("#file-input", str(csv))  # the click-to-browse path this time
+    page.click("details.journey-settings summary")
+    # The columns were read from the file's header, so the target is a choice, not a guess.
+    expect(page.locator("#upload-target option")).to_have_text(
+        ["Choose later", "month", "passengers"]
+    )
+    page.select_option("#upload-target", "passengers")
+    page.select_option("#upload-task", "forecasting")
+    page.fill("#upload-budget", str(BUDGET_S))
+    tab.shot("upload-with-settings")
+    page.click("#upload-btn")
+    page.wait_for_url("**/#/journeys/*")
+    expect(page.locator("#journey-state .badge")).to_have_attribute(
+        "data-state", "completed", timeout=JOURNEY_TIMEOUT_MS
+    )
+    expect(page.locator("svg.chart.line path[data-series=actual]")).to_have_count(1)
+    tab.shot("journey")
+
+    page.click("#nav [data-nav=forecasts]")
+    page.click("[data-forecast=air-forecast]")
+    champion = page.locator("#forecast-champion").inner_text().removeprefix("★ ")
+    rows = page.locator("table.candidates tbody tr")
+    expect(rows.first).to_contain_text(f"{champion} ★ champion")  # best validation score
+    candidates = rows.locator("td:first-child").evaluate_all(
+        "cells => cells.map(c => c.firstChild.firstChild.textContent)"
+    )
+    assert len(candidates) >= 4  # baselines, statistical models, Prophet, GRU, LSTM
+    series = page.locator("svg.chart.line path[data-series]")
+    names = series.evaluate_all("paths => paths.map(p => p.dataset.series)")
+    # The actuals, then the champion, then every other candidate: one line each.
+    assert names[:2] == ["actual", f"{champion} (champion)"]
+    assert sorted(names[2:]) == sorted(c for c in candidates if c != champion)
+    tab.shot("forecast-run")
 
 
 def test_dataset_page_shows_versions_schema_and_rows_as_text(tab: Tab, ui_server: UiServer) -> None:

@@ -21,7 +21,7 @@ const ROUTES = [
   [/^\/models$/, "models", modelsPage],
   [/^\/models\/([^/]+)$/, "models", modelPage],
   [/^\/forecasts$/, "forecasts", forecastsPage],
-  [/^\/forecasts\/([^/]+)$/, "forecasts", forecastPage],
+  [/^\/forecasts\/([^/]+)(?:\/v\/(\d+))?$/, "forecasts", forecastPage],
 ];
 
 const main = document.getElementById("main");

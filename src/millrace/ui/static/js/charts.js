@@ -3,7 +3,10 @@
 
 import { fmtNum, h, svg } from "./dom.js";
 
-const PALETTE = ["#2563eb", "#e4572e", "#17a398", "#9c6ade", "#f2a541", "#5c7c8a", "#d1495b"];
+const PALETTE = [
+  "#2563eb", "#e4572e", "#17a398", "#9c6ade", "#f2a541",
+  "#5c7c8a", "#d1495b", "#8a6d3b", "#2bb0ed", "#7cb518",
+];
 
 export function colour(i) {
   return PALETTE[i % PALETTE.length];
@@ -17,10 +20,11 @@ function niceTicks(lo, hi, count = 5) {
   const raw = (hi - lo) / count;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
+  // From a multiple of the step at or below lo to one at or above hi: the data fits inside.
+  const first = Math.floor(lo / step);
+  const last = Math.ceil(hi / step);
   const ticks = [];
-  for (let v = Math.floor(lo / step) * step; v <= hi + step * 1e-9; v += step) {
-    ticks.push(Number(v.toPrecision(12)));
-  }
+  for (let i = first; i <= last; i += 1) ticks.push(Number((i * step).toPrecision(12)));
   return ticks;
 }
 

@@ -7,7 +7,7 @@ import { ApiError, api, apiHead, enc } from "../api.js";
 import { barChart, colour, lineChart } from "../charts.js";
 import { card, fmtDate, fmtNum, h, kv, table } from "../dom.js";
 
-const LOG = "inference.jsonl";
+const LOGS = ["forecasts.jsonl", "inference.jsonl"];
 const MAX_LOG_BYTES = 8 * 1024 * 1024;
 
 function isForecast(model, champions) {
@@ -50,13 +50,25 @@ export async function forecastsPage() {
   );
 }
 
-// candidates as {name: {validation, test, score}} or [{name, ...}]: one list either way.
-function candidateRows(attrs) {
-  const evaluation = attrs.evaluation || attrs;
-  const raw = evaluation.candidates || attrs.candidates || {};
-  const champion = evaluation.champion || attrs.champion || null;
-  const list = Array.isArray(raw) ? raw : Object.entries(raw).map(([name, c]) => ({ name, ...c }));
-  return { champion, windows: evaluation.windows || null, rows: list };
+// The candidates of a run, as [{name, score, validation: {}, test: {}, train_seconds}],
+// from the version's `leaderboard` attribute (val_*/test_* columns) or its evaluation.
+function candidateRows(attrs, evaluationFile) {
+  const champion = attrs.champion || evaluationFile?.champion || null;
+  const windows = attrs.windows || evaluationFile?.windows || null;
+  let rows = [];
+  if (Array.isArray(attrs.leaderboard) && attrs.leaderboard.length) {
+    rows = attrs.leaderboard.map((r) => {
+      const out = { name: r.model ?? r.name, score: r.score, train_seconds: r.train_seconds, validation: {}, test: {} };
+      for (const [k, v] of Object.entries(r)) {
+        if (k.startsWith("val_")) out.validation[k.slice(4)] = v;
+        else if (k.startsWith("test_")) out.test[k.slice(5)] = v;
+      }
+      return out;
+    });
+  } else if (evaluationFile?.candidates) {
+    rows = Object.entries(evaluationFile.candidates).map(([name, c]) => ({ name, ...c }));
+  }
+  return { champion, windows, rows };
 }
 
 function metricKeys(rows, part) {
@@ -124,7 +136,7 @@ function parseLog(text, truncated) {
   return out;
 }
 
-function forecastChart(records, champion) {
+function forecastChart(records, champion, target) {
   const byModel = new Map();
   const actual = new Map();
   for (const r of records) {
@@ -152,40 +164,73 @@ function forecastChart(records, champion) {
         name: name === champion ? `${name} (champion)` : name,
         colour: name === champion ? colour(0) : colour(i + 1),
         dashed: name !== champion,
+        width: name === champion ? 2.6 : 1.4,
         points,
       });
     });
-  const errors = records.filter((r) => typeof r.error === "number");
-  const mae = errors.length ? errors.reduce((s, r) => s + Math.abs(r.error), 0) / errors.length : null;
   return card(
     "Actuals vs forecasts",
-    lineChart(series, { title: "Inference log", yLabel: "value" }),
-    kv([
-      ["Points", records.length],
-      ["Models", [...byModel.keys()].join(", ")],
-      ["Mean absolute error in the log", mae === null ? "–" : fmtNum(mae)],
-    ]),
+    h(
+      "p",
+      { class: "muted small" },
+      `Every candidate's forecasts over the test window (${actual.size} points), which no fitting, scaling or selection saw. The champion is the solid coloured line.`,
+    ),
+    lineChart(series, { yLabel: target || "value" }),
   );
 }
 
-export async function forecastPage(modelId) {
-  const model = await api(`/api/v1/ai-models/${enc(modelId)}`);
+function failedCandidates(failed) {
+  const entries = Object.entries(failed || {});
+  if (!entries.length) return null;
+  return h(
+    "div",
+    { class: "alert" },
+    h("strong", {}, "Candidates that failed to train (left out of the evaluation):"),
+    h(
+      "ul",
+      {},
+      entries.map(([name, error]) =>
+        h("li", {}, h("strong", {}, name), ": ", h("span", { title: String(error) }, String(error).split("\n")[0].slice(0, 200))),
+      ),
+    ),
+  );
+}
+
+function filePath(modelId, version, path) {
+  return `/api/v1/ai-models/${enc(modelId)}/versions/${version}/files/${path.split("/").map(enc).join("/")}`;
+}
+
+// The chart and the evaluation of one run (a warehouse model version); shared by the
+// forecast page and a forecasting journey's page.
+export async function forecastResults(modelId, version) {
+  const attrs = version.attributes || {};
+  const has = (name) => version.files.find((f) => f.path === name);
+  let evaluationFile = null;
+  if (!Array.isArray(attrs.leaderboard) && has("evaluation.json")) {
+    evaluationFile = await api(filePath(modelId, version.version, "evaluation.json")).catch(() => null);
+  }
+  const evaluation = candidateRows(attrs, evaluationFile);
+  let chart = card("Actuals vs forecasts", h("p", { class: "muted" }, "This run has no forecasts log."));
+  const log = LOGS.map(has).find(Boolean);
+  if (log) {
+    const text = await apiHead(filePath(modelId, version.version, log.path), MAX_LOG_BYTES);
+    chart = forecastChart(parseLog(text, log.size_bytes > MAX_LOG_BYTES), evaluation.champion, attrs.config?.target);
+  }
+  return { evaluation, nodes: [chart, evaluationCard(evaluation)] };
+}
+
+export async function forecastPage(modelId, versionNo) {
+  const model = await api(`/api/v1/ai-models/${enc(modelId)}${versionNo ? `?version=${versionNo}` : ""}`);
   const v = model.version;
   const attrs = v.attributes || {};
-  const evaluation = candidateRows(attrs);
   let reg = null;
   try {
     reg = await api(`/api/v1/registry/models/${enc(modelId)}`);
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 404)) throw err;
   }
-  let chart = card("Actuals vs forecasts", h("p", { class: "muted" }, "This run has no inference log yet."));
-  const log = v.files.find((f) => f.path === LOG || f.path.endsWith(`/${LOG}`));
-  if (log) {
-    const path = `/api/v1/ai-models/${enc(modelId)}/versions/${v.version}/files/${log.path.split("/").map(enc).join("/")}`;
-    const text = await apiHead(path, MAX_LOG_BYTES);
-    chart = forecastChart(parseLog(text, log.size_bytes > MAX_LOG_BYTES), evaluation.champion);
-  }
+  const { evaluation, nodes } = await forecastResults(modelId, v);
+  const scores = attrs.test_scores || {};
   return h(
     "div",
     { class: "forecast", "data-model": modelId },
@@ -193,16 +238,33 @@ export async function forecastPage(modelId) {
       "div",
       { class: "page-head" },
       h("h1", {}, model.name || modelId),
-      h("span", { class: "muted" }, `run v${v.version}, ${fmtDate(v.created_at)}`),
+      h("span", { class: "muted" }, `model ${modelId}`),
       h("a", { class: "btn", href: `#/models/${enc(modelId)}` }, "Versions, promote and rollback"),
     ),
-    kv([
-      ["Champion", evaluation.champion || "–"],
-      ["Registry champion", reg?.champion ? `v${reg.champion.champion_version}` : "–"],
-      ["Trained on", attrs.training_dataset ? `${attrs.training_dataset} v${attrs.training_dataset_version ?? "?"}` : "–"],
-      ["Target", attrs.target_column || attrs.target || "–"],
-    ]),
-    chart,
-    evaluationCard(evaluation),
+    model.versions.length > 1
+      ? h(
+          "div",
+          { class: "tabs" },
+          [...model.versions].reverse().map((n) =>
+            h("a", { href: `#/forecasts/${enc(modelId)}/v/${n}`, class: n === v.version ? "tab active" : "tab" }, `run v${n}`),
+          ),
+        )
+      : null,
+    card(
+      `Run v${v.version}`,
+      kv([
+        ["Champion", evaluation.champion ? h("span", { class: "champion", id: "forecast-champion" }, `★ ${evaluation.champion}`) : "–"],
+        ["MLflow champion", reg?.champion ? `v${reg.champion.champion_version}` : "–"],
+        ["Trained on", attrs.training_dataset ? `${attrs.training_dataset} v${attrs.training_dataset_version ?? "?"}` : "–"],
+        ["Target", attrs.config?.target || "–"],
+        ["Horizon", attrs.config?.horizon ?? evaluation.windows?.horizon],
+        ["Runner", attrs.runner || "–"],
+        ["Trained in", attrs.train_and_upload_s === undefined ? "–" : `${fmtNum(attrs.train_and_upload_s, 3)} s`],
+        ["Run at", fmtDate(v.created_at)],
+      ]),
+      Object.keys(scores).length ? [h("h3", {}, "Champion's test scores"), kv(Object.entries(scores))] : null,
+      failedCandidates(attrs.failed_candidates),
+    ),
+    nodes,
   );
 }

@@ -4,6 +4,7 @@
 import { api, enc } from "../api.js";
 import { badge, card, clear, errorBox, fmtDate, fmtNum, fmtSeconds, h, kv, seconds, table, toast } from "../dom.js";
 import { poll } from "../nav.js";
+import { forecastResults } from "./forecasts.js";
 import { journeyFields } from "./journey_form.js";
 import { leaderboard, modelFairness } from "./results.js";
 
@@ -72,7 +73,8 @@ function timeline(j) {
     if (s === "bias" && out.bias_report_id) {
       links = h("a", { href: `#/bias/${enc(out.bias_report_id)}` }, "report");
     } else if (s === "automl" && out.model_id) {
-      links = h("a", { href: `#/models/${enc(out.model_id)}` }, `${out.model_id} v${out.model_version}`);
+      const page = j.task_type === "forecasting" ? `#/forecasts/${enc(out.model_id)}/v/${out.model_version}` : `#/models/${enc(out.model_id)}`;
+      links = h("a", { href: page }, `${out.model_id} v${out.model_version}`);
     } else if (s === "xai" && out.reports) {
       links = `${Object.keys(out.reports).length} reports`;
     }
@@ -171,6 +173,7 @@ async function automlSummary(j) {
   if (!out?.model_id) return null;
   const model = await api(`/api/v1/ai-models/${enc(out.model_id)}?version=${out.model_version}`);
   const a = model.version.attributes;
+  if (a.model_type === "forecasting") return forecastSummary(out, model.version);
   const scores = a.test_scores || {};
   const board = await leaderboard(out.model_id, out.model_version, a.metric);
   return card(
@@ -187,6 +190,29 @@ async function automlSummary(j) {
     h("h3", {}, "Leaderboard"),
     board,
     h("a", { class: "btn", href: `#/models/${enc(out.model_id)}` }, "Model versions and champion"),
+  );
+}
+
+async function forecastSummary(out, version) {
+  const a = version.attributes;
+  const { nodes } = await forecastResults(out.model_id, version);
+  return h(
+    "div",
+    {},
+    card(
+      "Forecasting",
+      h(
+        "p",
+        {},
+        `Champion: `,
+        h("strong", { class: "champion" }, `★ ${a.champion}`),
+        ` of ${a.leaderboard?.length ?? "?"} candidates, chosen on validation; ran on the ${a.runner || "?"} runner in ${fmtSeconds(a.train_and_upload_s)}.`,
+      ),
+      h("h3", {}, "Champion's held-out test scores"),
+      kv(Object.entries(a.test_scores || {})),
+      h("a", { class: "btn", href: `#/forecasts/${enc(out.model_id)}/v/${out.model_version}` }, "Open the forecasting run"),
+    ),
+    nodes,
   );
 }
 
