@@ -96,7 +96,9 @@ def test_upload_answer_needs_input_and_watch_the_journey_complete(tab: Tab) -> N
     for step in ("needs_input", "bias", "automl", "xai", "completed"):
         node = page.locator(f"[data-step={step}]")
         expect(node).to_have_attribute("data-state", "done")
-        expect(node.locator(".step-time")).to_have_text(re.compile(r"^\d+\.\d s$|^\d+ min \d+ s$"))
+        expect(node.locator(".step-time")).to_have_text(
+            re.compile(r"^\d+\.\d s$|^\d+ min( \d+ s)?$")
+        )
     expect(page.locator("[data-step=automl] .step-links a")).to_have_text("diabetes-automl v1")
     expect(page.locator("#leaderboard tbody tr").first).to_be_visible()
     expect(page.locator("[data-xai]")).to_have_count(4)
@@ -209,6 +211,30 @@ def test_forecasting_run_draws_actuals_against_every_candidate(tab: Tab, tmp_pat
     assert names[:2] == ["actual", f"{champion} (champion)"]
     assert sorted(names[2:]) == sorted(c for c in candidates if c != champion)
     tab.shot("forecast-run")
+
+
+def test_a_failed_journey_says_why_and_can_be_retried(tab: Tab, ui_server: UiServer) -> None:
+    tiny = diabetes_frame().head(5).to_csv(index=False).encode()
+    with ui_server.http() as http:
+        r = http.post(
+            f"/api/v1/datasets/upload/{ui_server.user_id}",
+            files={"file": ("tiny.csv", tiny, "text/csv")},
+            data={"dataset_id": "tiny", "target_column": "high_risk"},
+        )
+        assert r.status_code == 201, r.text
+    tab.sign_in()
+    page = tab.page
+    tab.goto("#/datasets/tiny/journey")  # the newest version's journey, once it opens
+    page.wait_for_url("**/#/journeys/*")
+    expect(page.locator("#journey-state .badge")).to_have_attribute("data-state", "failed")
+    alert = page.locator(".journey .alert.error")
+    expect(alert).to_contain_text("5 rows")
+    expect(page.locator("[data-step=needs_input]")).to_have_attribute("data-state", "failed")
+    tab.shot("failed")
+    with page.expect_response("**/retry") as retried:
+        page.click("#retry-journey")
+    assert retried.value.status == 200
+    expect(alert).to_contain_text("5 rows")  # checked again: still too small, same reason
 
 
 def test_dataset_page_shows_versions_schema_and_rows_as_text(tab: Tab, ui_server: UiServer) -> None:

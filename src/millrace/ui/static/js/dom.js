@@ -73,7 +73,8 @@ export function fmtSeconds(s) {
   if (s === null || s === undefined) return "–";
   if (s < 60) return `${s.toFixed(1)} s`;
   const m = Math.floor(s / 60);
-  return `${m} min ${Math.round(s - m * 60)} s`;
+  const rest = Math.round(s - m * 60);
+  return rest ? `${m} min ${rest} s` : `${m} min`;
 }
 
 export function seconds(startIso, endIso) {

@@ -187,7 +187,8 @@ function schemaBlock(asset, version, file) {
     h(
       "p",
       { class: "muted" },
-      `${schema.format?.toUpperCase() || "table"}, ${schema.row_count ?? "?"} rows, ${schema.columns.length} columns`,
+      h("strong", {}, file.path),
+      `: ${schema.format?.toUpperCase() || "table"}, ${schema.row_count ?? "?"} rows, ${schema.columns.length} columns`,
     ),
     h(
       "div",

@@ -81,7 +81,7 @@ function timeline(j) {
     nodes.push(stepNode(s, s === "automl" ? "AutoML" : s === "xai" ? "XAI" : "Bias", step.state, took, links));
   }
   const end = j.state === "completed" ? "done" : j.state === "failed" ? "failed" : "pending";
-  nodes.push(stepNode("completed", "Completed", end, j.completed_at ? seconds(j.created_at, j.completed_at) : null, null));
+  nodes.push(stepNode("completed", j.state === "failed" ? "Failed" : "Completed", end, j.completed_at ? seconds(j.created_at, j.completed_at) : null, null));
   return h("ol", { class: "timeline", id: "timeline" }, nodes);
 }
 
