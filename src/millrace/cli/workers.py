@@ -67,7 +67,10 @@ def start_agents(wh: Warehouse, stop: threading.Event) -> list[threading.Thread]
     """Every agent (and the relay, on Kafka) in a daemon thread of this process."""
     from millrace.agents import AGENTS
     from millrace.events.relay import OutboxRelay
+    from millrace.ml.tracking import warm_up
 
+    # MLflow once, here: threads importing it side by side can see it half-initialised.
+    warm_up(wh.settings)
     threads = [
         threading.Thread(target=_run_agent, args=(n, stop), name=f"agent-{n}", daemon=True)
         for n in AGENTS

@@ -54,9 +54,15 @@ def artifact_root(tracking_uri: str) -> str | None:
 
 
 def use_experiment(mlflow: Any, tracking_uri: str, name: str) -> None:
-    found = mlflow.get_experiment_by_name(name)
-    if found is None:
-        mlflow.create_experiment(name, artifact_location=_child(tracking_uri, name))
+    from mlflow.exceptions import MlflowException
+
+    if mlflow.get_experiment_by_name(name) is None:
+        try:
+            mlflow.create_experiment(name, artifact_location=_child(tracking_uri, name))
+        except MlflowException:
+            # Candidates training in parallel race to create it; the loser uses the winner's.
+            if mlflow.get_experiment_by_name(name) is None:
+                raise
     mlflow.set_experiment(name)
 
 
