@@ -142,6 +142,14 @@ def test_metadata_shows_the_live_version_and_contract(served: ServedWorld) -> No
         mine = c.get("/api/v1/models").json()["models"]
         assert {m["name"] for m in mine} == {"credit", "stream", "air"}
     assert httpx_get(served, "/v2/health/live") == {"live": True}
+    schema = httpx_get(served, "/openapi.json")
+    assert isinstance(schema, dict)
+    assert {
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}/infer",
+        "/api/v1/models/{name}/predict",
+        "/predict",
+    } <= set(schema["paths"])
 
 
 def httpx_get(served: ServedWorld, path: str) -> object:

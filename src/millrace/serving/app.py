@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from millrace import __version__
 from millrace.serving.auth import TokenCache
 from millrace.serving.batching import Batcher
+from millrace.serving.fastpath import FastPath
 from millrace.serving.metrics import ServingMetrics
 from millrace.serving.middleware import InferenceObserver
 from millrace.serving.registry_watch import ModelStore, RegistryWatcher
@@ -27,7 +28,6 @@ from millrace.serving.routes import router
 from millrace.serving.service import InferenceService
 from millrace.settings import Settings
 from millrace.warehouse.api.errors import install_error_handlers
-from millrace.warehouse.api.limits import BodyLimitMiddleware
 from millrace.warehouse.context import Warehouse
 
 __all__ = ["ServeOptions", "create_serving_app"]
@@ -45,11 +45,6 @@ class ServeOptions:
     token_ttl_s: float = 5.0
     log_dir: Path | None = None  # default: <MILLRACE_HOME>/inference
     log_flush_s: float = 1.0
-
-
-class _BodyCap(BodyLimitMiddleware):
-    def _message(self) -> str:
-        return f"the request body is larger than the limit of {self.file_limit} bytes"
 
 
 def create_serving_app(
@@ -104,7 +99,15 @@ def create_serving_app(
     def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    # Outermost last: refused bodies (413) are counted and logged too.
-    app.add_middleware(_BodyCap, max_bytes=options.max_body_bytes)
-    app.add_middleware(InferenceObserver, metrics=metrics, request_log=request_log)
+    app.add_middleware(
+        FastPath,
+        service=app.state.service,
+        tokens=app.state.tokens,
+        max_body_bytes=options.max_body_bytes,
+    )
+    app.add_middleware(
+        InferenceObserver,
+        metrics=metrics,
+        request_log=request_log,
+    )
     return app

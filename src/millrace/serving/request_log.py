@@ -2,21 +2,18 @@
 
 Seed 000 appended each prediction by downloading the whole log object, adding a line and
 uploading it again, on the request path: 385 s per request once the log had grown. Here a
-request only puts a small dict on a bounded queue; a writer thread drains it every
-``flush_s`` (or every ``batch`` records) and appends the lot to a daily JSON-lines file
-with one ``write``. If the writer falls behind, records are dropped and counted
-(``millrace_inference_log_dropped_total``) rather than slowing requests down.
+request only appends a small dict to a bounded in-memory buffer; a writer thread drains it
+every ``flush_s`` and appends the lot to a daily JSON-lines file with one ``write``. If the
+writer falls behind, records are dropped and counted (``millrace_inference_log_dropped_total``)
+rather than slowing requests down.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
-import time
-import warnings
-from collections import Counter
+from collections import Counter, deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,15 +36,18 @@ def summarize(entry: dict[str, Any]) -> dict[str, Any]:
     x = entry.get("_x")
     if x is not None and len(x):
         features = entry.get("_features") or [str(i) for i in range(x.shape[1])]
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-            means = np.nanmean(x, axis=0)
+        if len(x) == 1:
+            means = x[0]
+        else:  # nanmean without its warning for all-missing columns
+            seen = (~np.isnan(x)).sum(axis=0)
+            means = np.where(seen > 0, np.nansum(x, axis=0) / np.maximum(seen, 1), np.nan)
+        missing = np.isnan(means)
+        values = np.round(means, 6).tolist()
+        if missing.any():
+            values = [None if gone else v for v, gone in zip(values, missing, strict=True)]
         out["inputs"] = {
             "rows": int(x.shape[0]),
-            "mean": {
-                f: None if np.isnan(m) else round(float(m), 6)
-                for f, m in zip(features, means, strict=False)
-            },
+            "mean": dict(zip(features, values, strict=False)),
             "missing": int(np.isnan(x).sum()),
         }
     pred = entry.get("_pred")
@@ -70,44 +70,34 @@ class RequestLog:
         metrics: ServingMetrics,
         *,
         flush_s: float = 1.0,
-        batch: int = 1000,
         capacity: int = 100_000,
     ) -> None:
         self.folder = folder
         self.metrics = metrics
         self.flush_s = flush_s
-        self.batch = batch
-        self._queue: queue.Queue[dict[str, Any]] = queue.Queue(capacity)
+        self.capacity = capacity
+        # A deque, not a queue.Queue: append and popleft are atomic under the GIL, so the
+        # request path takes no lock and wakes no thread; the writer just polls.
+        self._pending: deque[dict[str, Any]] = deque()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.written = 0
 
     def record(self, entry: dict[str, Any]) -> None:
         """Called on the request path: never blocks, never raises."""
-        try:
-            self._queue.put_nowait(entry)
-        except queue.Full:
+        if len(self._pending) >= self.capacity:
             self.metrics.log_dropped.inc()
+            return
+        self._pending.append(entry)
 
     def path_for(self, day: datetime) -> Path:
         return self.folder / f"requests-{day:%Y-%m-%d}.jsonl"
 
     def _drain(self) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = []
-        try:
-            entries.append(self._queue.get(timeout=self.flush_s))
-        except queue.Empty:
-            return entries
-        deadline = time.monotonic() + self.flush_s
-        while len(entries) < self.batch:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                entries.append(self._queue.get(timeout=min(left, 0.05)))
-            except queue.Empty:
-                if self._stop.is_set():
-                    break
+        pending = self._pending
+        while pending:
+            entries.append(pending.popleft())
         return entries
 
     def _write(self, entries: list[dict[str, Any]]) -> None:
@@ -126,11 +116,14 @@ class RequestLog:
         self.written += len(entries)
 
     def run(self) -> None:
-        while not (self._stop.is_set() and self._queue.empty()):
+        while True:
+            stopping = self._stop.wait(self.flush_s)
             try:
                 self._write(self._drain())
             except OSError:
                 log.exception("cannot write the request log under %s", self.folder)
+            if stopping:
+                return
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="request-log", daemon=True)

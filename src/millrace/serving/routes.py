@@ -12,10 +12,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from millrace import __version__
-from millrace.exceptions import InvalidInputError
+from millrace.serving import handlers
 from millrace.serving.auth import Caller
-from millrace.serving.inputs import from_columns, from_records, from_tensors
-from millrace.serving.models import ForecastModel, Prediction, ServedModel, TabularModel
 from millrace.serving.protocol import (
     InferenceRequest,
     InferenceResponse,
@@ -23,7 +21,7 @@ from millrace.serving.protocol import (
     PredictRequest,
     SeedPredictRequest,
 )
-from millrace.serving.service import InferenceService, frame_from
+from millrace.serving.service import InferenceService
 
 __all__ = ["router"]
 
@@ -31,7 +29,8 @@ router = APIRouter()
 UserId = Annotated[str | None, Query(description="Admins: act for this user")]
 
 
-def _service(request: Request) -> InferenceService:
+async def _service(request: Request) -> InferenceService:
+    # async: FastAPI runs a plain-def dependency in its thread pool, on every request.
     return request.app.state.service  # type: ignore[no-any-return]
 
 
@@ -51,27 +50,17 @@ def _json(body: dict[str, Any]) -> Response:
     return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 
-def _found(request: Request, model: ServedModel) -> ServedModel:
-    """From here on the request counts against this model, whatever its outcome."""
-    request.state.model = model.name
-    return model
-
-
-def _observe(request: Request, model: ServedModel, **log: Any) -> None:
-    """What the middleware records once the answer is out (metrics and the request log)."""
-    request.state.log = {"model": model.name, "version": model.version, **log}
-
-
-# Health and server metadata (no token: probes and load balancers call these)
+# Health and server metadata (no token: probes and load balancers call these). Every
+# route is async: none blocks, and a plain def would cost a thread-pool hop per call.
 
 
 @router.get("/v2/health/live", tags=["health"])
-def live() -> dict[str, bool]:
+async def live() -> dict[str, bool]:
     return {"live": True}
 
 
 @router.get("/v2/health/ready", tags=["health"])
-def ready(request: Request) -> JSONResponse:
+async def ready(request: Request) -> JSONResponse:
     """Ready once the first pass over the registry has loaded every champion it could."""
     watcher = request.app.state.watcher
     ok = watcher.synced.is_set()
@@ -82,7 +71,7 @@ def ready(request: Request) -> JSONResponse:
 
 
 @router.get("/v2", tags=["v2"])
-def server_metadata() -> dict[str, Any]:
+async def server_metadata() -> dict[str, Any]:
     return {"name": "millrace", "version": __version__, "extensions": ["millrace_predict"]}
 
 
@@ -91,7 +80,7 @@ def server_metadata() -> dict[str, Any]:
 
 @router.get("/v2/models/{name}", response_model=ModelMetadata, tags=["v2"])
 @router.get("/v2/models/{name}/versions/{version}", response_model=ModelMetadata, tags=["v2"])
-def model_metadata(
+async def model_metadata(
     name: str,
     caller: CallerDep,
     service: Service,
@@ -109,7 +98,7 @@ def model_metadata(
 
 @router.get("/v2/models/{name}/ready", tags=["v2"])
 @router.get("/v2/models/{name}/versions/{version}/ready", tags=["v2"])
-def model_ready(
+async def model_ready(
     name: str,
     caller: CallerDep,
     service: Service,
@@ -125,13 +114,16 @@ def model_ready(
 
 
 @router.get("/api/v1/models", tags=["predict"])
-def served_models(caller: CallerDep, service: Service, user_id: UserId = None) -> dict[str, Any]:
+async def served_models(
+    caller: CallerDep, service: Service, user_id: UserId = None
+) -> dict[str, Any]:
     """The caller's models being served, with their live versions."""
     models = service.store.owned_by(caller.owner(user_id))
     return {"models": [service.metadata(m) for m in models]}
 
 
-# Inference
+# Inference. ``FastPath`` answers these POSTs before FastAPI's routing, with the same
+# handlers; the routes below declare them for the OpenAPI schema and run the same code.
 
 
 @router.post(
@@ -157,65 +149,8 @@ async def infer(
 ) -> Response:
     """Open Inference Protocol v2. Tabular: one input tensor per column. Forecasting: the
     time column and value columns as tensors, ``parameters.inference_length``."""
-    model = _found(
-        request,
-        service.find(caller, name, user_id)
-        if version is None
-        else service.versioned(caller, name, version, user_id),
-    )
-    params = body.parameters or {}
-    head = {"model_name": name, "model_version": model.version, "id": body.id}
-    if isinstance(model, TabularModel):
-        columns, n = from_tensors(body.inputs, model.features)
-        wanted = {o.name for o in body.outputs or []}
-        proba = "predict_proba" in wanted
-        prediction, x = await service.predict(model, columns, n, proba)
-        _observe(request, model, rows=n, _x=x, _features=model.features, _pred=prediction.values)
-        return _json({**head, "outputs": _tabular_outputs(model, prediction, wanted)})
-    spec = model.contract
-    time_col = params.get("index_col") or spec.time_col
-    columns, _ = from_tensors(body.inputs, [time_col, *spec.columns])
-    forecast = await service.forecast(
-        model, frame_from(columns), _length(params.get("inference_length")), time_col
-    )
-    _observe(request, model, rows=len(forecast.values), _pred=forecast.values)
-    h = len(forecast.values)
-    outputs = [
-        {"name": "ts", "datatype": "BYTES", "shape": [h], "data": forecast.times},
-        {"name": "value", "datatype": "FP64", "shape": [h], "data": forecast.values},
-    ]
-    return _json({**head, "outputs": outputs})
-
-
-def _length(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInputError("parameters.inference_length must be an integer")
-    return value
-
-
-def _tabular_outputs(
-    model: TabularModel, prediction: Prediction, wanted: set[str]
-) -> list[dict[str, Any]]:
-    n = len(prediction.values)
-    datatype = model.output_datatype
-    values = prediction.values if datatype != "BYTES" else [str(v) for v in prediction.values]
-    outputs: list[dict[str, Any]] = []
-    if not wanted or "predict" in wanted:
-        outputs.append({"name": "predict", "datatype": datatype, "shape": [n], "data": values})
-    if prediction.proba is not None:
-        k = prediction.proba.shape[1]
-        outputs.append(
-            {
-                "name": "predict_proba",
-                "datatype": "FP64",
-                "shape": [n, k],
-                "data": prediction.proba.ravel().tolist(),
-                "parameters": {"classes": [str(c) for c in model.encoder.classes or []]},
-            }
-        )
-    return outputs
+    state = request.scope.setdefault("state", {})
+    return _json(await handlers.infer(service, caller, name, body, state, user_id, version))
 
 
 @router.post("/api/v1/models/{name}/predict", tags=["predict"])
@@ -229,45 +164,8 @@ async def predict(
 ) -> Response:
     """Rows in, predictions out: ``{"records": [...]}``, ``{"columns": {...}}`` or a bare
     list of objects. Forecasters take ``{"data", "index_col", "inference_length"}``."""
-    model = _found(request, service.find(caller, name, user_id))
-    req = PredictRequest(records=body) if isinstance(body, list) else body
-    if isinstance(model, ForecastModel):
-        return await _forecast(request, service, model, req.data or req.records, req)
-    if req.columns is not None:
-        columns, n = from_columns(req.columns, model.features)
-    else:
-        columns, n = from_records(req.records or [], model.features)
-    prediction, x = await service.predict(model, columns, n, req.proba)
-    _observe(request, model, rows=n, _x=x, _features=model.features, _pred=prediction.values)
-    out: dict[str, Any] = {
-        "model": name,
-        "version": model.version,
-        "predictions": prediction.values,
-    }
-    if prediction.proba is not None:
-        out["classes"] = model.encoder.classes
-        out["probabilities"] = prediction.proba.tolist()
-    return _json(out)
-
-
-async def _forecast(
-    request: Request,
-    service: InferenceService,
-    model: ForecastModel,
-    data: Any,
-    req: PredictRequest | SeedPredictRequest,
-) -> Response:
-    forecast = await service.forecast(model, frame_from(data), req.inference_length, req.index_col)
-    _observe(request, model, rows=len(forecast.values), _pred=forecast.values)
-    return _json(
-        {
-            "model": model.champion.model_id,
-            "version": model.version,
-            "predictions": [
-                {"ts": t, "value": v} for t, v in zip(forecast.times, forecast.values, strict=True)
-            ],
-        }
-    )
+    state = request.scope.setdefault("state", {})
+    return _json(await handlers.predict(service, caller, name, body, state, user_id))
 
 
 @router.post("/predict", tags=["predict"])
@@ -281,14 +179,5 @@ async def seed_predict(
     """Seed 000's forecasting endpoint: ``inference_length``, ``data`` and ``index_col`` in,
     ``predictions: [{ts, value}]`` out. ``model`` may be left out when the caller has one
     forecasting model."""
-    model = (
-        service.find(caller, body.model, user_id)
-        if body.model
-        else service.only_forecaster(caller, user_id)
-    )
-    _found(request, model)
-    if not isinstance(model, ForecastModel):
-        raise InvalidInputError(
-            f"{body.model!r} is a tabular model: use POST /api/v1/models/{body.model}/predict"
-        )
-    return await _forecast(request, service, model, body.data, body)
+    state = request.scope.setdefault("state", {})
+    return _json(await handlers.seed_predict(service, caller, body, state, user_id))
