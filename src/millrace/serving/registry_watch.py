@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from millrace.ml.registry import Champion, list_champions
 from millrace.serving.loading import load_champion
@@ -38,6 +39,13 @@ class LoadFailure:
     version: str
     error: str
     at: float
+
+
+def _no_store_yet(tracking_uri: str) -> bool:
+    """An embedded (SQLite) tracking store that does not exist yet. Reading it would
+    create it, racing the first trainer's own creation of the same tables."""
+    prefix = "sqlite:///"
+    return tracking_uri.startswith(prefix) and not Path(tracking_uri[len(prefix) :]).exists()
 
 
 class ModelStore:
@@ -91,6 +99,8 @@ class RegistryWatcher:
 
     def sync(self) -> None:
         """One pass: load every champion whose live version differs, retire the rest."""
+        if _no_store_yet(self.tracking_uri):
+            return  # nothing trained yet; creating the store is the trainers' job
         try:
             champions = list_champions(self.tracking_uri)
         except Exception as exc:  # the registry is down: keep serving what is loaded

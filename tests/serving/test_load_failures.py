@@ -1,0 +1,33 @@
+"""A champion that cannot be loaded is reported, counted, and never half-served."""
+
+from __future__ import annotations
+
+import time
+
+import mlflow
+
+from millrace.ml import registry
+from tests.serving.conftest import ServedWorld
+
+
+def test_an_unloadable_champion_is_a_503_with_the_reason(served: ServedWorld) -> None:
+    uri = served.tracking_uri
+    name = registry.register_model(uri, owner="alice", model_id="broken", kind="tabular")
+    mlflow.set_tracking_uri(uri)
+    with mlflow.start_run() as run:  # a run that logged no model at all
+        mlflow.log_metric("score", 1.0)
+    version = registry.mlflow_client(uri).create_model_version(
+        name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id
+    )
+    registry.promote(uri, name, version.version, reason="test")
+    with served.client() as c:
+        deadline = time.monotonic() + 30
+        while (r := c.get("/v2/models/broken")).status_code == 404:
+            assert time.monotonic() < deadline, "the watcher never tried the new champion"
+            time.sleep(0.1)
+        assert r.status_code == 503, r.text
+        assert "could not be loaded" in r.json()["detail"]
+        assert c.get("/v2/health/ready").status_code == 200  # the others are served
+        assert c.get("/v2/models/credit").status_code == 200
+        metrics = c.get("/metrics").text
+    assert 'millrace_model_load_failures_total{model="millrace.alice.broken"} 1.0' in metrics
