@@ -57,7 +57,7 @@ async def infer(
         _log(state, model, rows=n, _x=x, _features=model.features, _pred=prediction.values)
         return {**head, "outputs": _tabular_outputs(model, prediction, wanted)}
     assert isinstance(model, ForecastModel)
-    spec = model.contract
+    spec = model.spec
     time_col = params.get("index_col") or spec.time_col
     columns, _ = from_tensors(body.inputs, [time_col, *spec.columns])
     forecast = await service.forecast(

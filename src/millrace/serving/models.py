@@ -47,7 +47,7 @@ class Forecast:
     values: list[float]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Served:
     champion: Champion
     load_seconds: float
@@ -62,10 +62,10 @@ class _Served:
         return self.champion.version
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TabularModel(_Served):
-    estimator: Any = None
-    encoder: FeatureEncoder = field(default_factory=lambda: FeatureEncoder("", ""))
+    estimator: Any
+    encoder: FeatureEncoder
     kind: ClassVar[str] = "tabular"
 
     def __post_init__(self) -> None:
@@ -161,10 +161,10 @@ def _lightgbm_booster(estimator: Any) -> Any:
     return estimator.booster_
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ForecastModel(_Served):
-    forecaster: Forecaster | None = None
-    spec: ForecastSpec | None = None
+    spec: ForecastSpec
+    forecaster: Forecaster | None = None  # None: refit per request (see ``refit_per_request``)
     params: dict[str, Any] = field(default_factory=dict)
     refit_per_request: bool = False
     kind: ClassVar[str] = "forecasting"
@@ -172,13 +172,8 @@ class ForecastModel(_Served):
     def __post_init__(self) -> None:
         self._lock = threading.Lock()  # forecasters keep scratch state; one call at a time
 
-    @property
-    def contract(self) -> ForecastSpec:
-        assert self.spec is not None
-        return self.spec
-
     def signature(self) -> dict[str, list[dict[str, Any]]]:
-        spec = self.contract
+        spec = self.spec
         inputs = [{"name": spec.time_col, "datatype": "BYTES", "shape": [-1]}]
         inputs += [{"name": c, "datatype": "FP64", "shape": [-1]} for c in spec.columns]
         outputs = [
@@ -188,7 +183,7 @@ class ForecastModel(_Served):
         return {"inputs": inputs, "outputs": outputs}
 
     def forecast(self, frame: pd.DataFrame, length: int | None, time_col: str | None) -> Forecast:
-        spec = self.contract
+        spec = self.spec
         history = history_frame(frame, spec, time_col)
         h = spec.horizon if length is None else length
         if self.refit_per_request:

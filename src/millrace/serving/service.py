@@ -80,7 +80,7 @@ class InferenceService:
         platform = (
             f"{type(model.estimator).__module__.split('.')[0]}_sklearn"
             if isinstance(model, TabularModel)
-            else f"millrace_forecast_{model.contract.model}"
+            else f"millrace_forecast_{model.spec.model}"
         )
         return {
             "name": c.model_id,
