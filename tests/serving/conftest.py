@@ -26,25 +26,46 @@ import skops.io as sio
 import uvicorn
 from fastapi import FastAPI
 from sklearn.datasets import load_diabetes
+from statsforecast.utils import AirPassengersDF
 
 from millrace.ml.forecasting.data import PreprocessConfig
 from millrace.ml.registry import registered_name
 from millrace.ml.tabular.encoding import FeatureEncoder
 from millrace.ml.tabular.persist import trusted_types
 from millrace.ml.tracking import log_tabular_model
+from millrace.pipelines import steps
+from millrace.pipelines.artifacts import Prepared
 from millrace.pipelines.runners.local import PipelineRun, run_local
 from millrace.serving import ServeOptions, create_serving_app
 from millrace.settings import Settings
 from millrace.warehouse.context import Warehouse
 from millrace.warehouse.db import session_scope
 from millrace.warehouse.users import create_user
-from tests.serving.test_online import air_with_exog
 from tests.support import free_port
 
 with warnings.catch_warnings():
     # mlflow.pyfunc warns about its own type hints on import; log_model imports it.
     warnings.simplefilter("ignore", UserWarning)
     import mlflow.pyfunc  # noqa: F401
+
+
+def air_with_exog() -> pd.DataFrame:
+    """AirPassengers plus a deterministic exogenous column, so exog and lags both matter."""
+    frame = AirPassengersDF.rename(columns={"ds": "time"})[["time", "y"]].copy()
+    frame["promo"] = np.sin(np.arange(len(frame)) / 3.0) * 10
+    frame.loc[5, "y"] = np.nan  # a gap preprocess interpolates
+    return frame
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Prepared, Path]:
+    work = tmp_path_factory.mktemp("online")
+    data = work / "air.csv"
+    air_with_exog().to_csv(data, index=False)
+    cfg = PreprocessConfig(
+        target="y", exog=("promo",), horizon=6, input_seq_len=12, lags=2, test_share=0.1
+    )
+    return data, steps.preprocess(data, cfg, work), work
 
 
 def patients() -> pd.DataFrame:

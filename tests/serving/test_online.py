@@ -8,32 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from statsforecast.utils import AirPassengersDF
 
 from millrace.exceptions import InvalidInputError
-from millrace.ml.forecasting.data import PreprocessConfig
 from millrace.ml.forecasting.online import ForecastSpec, forecast_history, history_frame
 from millrace.pipelines import steps
 from millrace.pipelines.artifacts import Prepared
-
-
-def air_with_exog() -> pd.DataFrame:
-    """AirPassengers plus a deterministic exogenous column, so exog and lags both matter."""
-    frame = AirPassengersDF.rename(columns={"ds": "time"})[["time", "y"]].copy()
-    frame["promo"] = np.sin(np.arange(len(frame)) / 3.0) * 10
-    frame.loc[5, "y"] = np.nan  # a gap preprocess interpolates
-    return frame
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Prepared, Path]:
-    work = tmp_path_factory.mktemp("online")
-    data = work / "air.csv"
-    air_with_exog().to_csv(data, index=False)
-    cfg = PreprocessConfig(
-        target="y", exog=("promo",), horizon=6, input_seq_len=12, lags=2, test_share=0.1
-    )
-    return data, steps.preprocess(data, cfg, work), work
 
 
 @pytest.mark.parametrize("name", ["naive", "seasonal_naive", "ets", "gru", "prophet"])
