@@ -29,6 +29,7 @@ from millrace.pipelines.runners import run_pipeline
 from millrace.pipelines.runners.local import PipelineRun
 from millrace.warehouse.ai_models import ModelFields, upload_model
 from millrace.warehouse.assets import AssetMeta
+from millrace.warehouse.ids import parse_version
 
 __all__ = ["FORECASTS_FILE", "forecast_model_id", "package", "train_forecaster"]
 
@@ -73,7 +74,7 @@ def package(run: PipelineRun) -> list[tuple[str, io.BytesIO]]:
 def train_forecaster(message: Message, ctx: HandlerContext, frame: pd.DataFrame) -> None:
     started = time.monotonic()
     p = message.payload
-    owner, dataset_id, version = p["user_id"], p["dataset_id"], int(str(p["version"]).lstrip("v"))
+    owner, dataset_id, version = p["user_id"], p["dataset_id"], parse_version(p["version"])
     target = str(p["target_column_name"])
     budget = float(p.get("time_budget_s") or 60)
     time_col = find_time_column(frame, target)

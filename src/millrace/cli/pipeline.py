@@ -55,12 +55,11 @@ def run(
     settings = load_settings()
     runner: Callable[..., PipelineRun] = run_local
     if settings.use_kafka:  # seed 000's legacy mode: stages chained over Kafka topics
-        if not settings.kafka_bootstrap:
-            raise ConfigError(
-                "USE_KAFKA=1 chains the pipeline over Kafka topics: "
-                "set MILLRACE_EVENT_BUS=kafka://host:port"
-            )
+        from millrace.pipelines.runners import runner_kind
         from millrace.pipelines.runners.kafka import run_kafka_chain
+
+        runner_kind(settings)  # a clear ConfigError when there is no Kafka bus
+        assert settings.kafka_bootstrap is not None
 
         runner = partial(run_kafka_chain, bootstrap=settings.kafka_bootstrap)
     cfg = PreprocessConfig(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -28,6 +29,7 @@ __all__ = [
     "Champion",
     "ModelKind",
     "champion",
+    "champion_stack",
     "list_champions",
     "mlflow_client",
     "parse_registered_name",
@@ -180,20 +182,29 @@ def promote(
     return _champion(name, target, client.get_registered_model(name))
 
 
+def champion_stack(
+    history: Iterable[dict[str, Any]], is_rollback: Callable[[dict[str, Any]], bool]
+) -> list[dict[str, Any]]:
+    """The champions still standing: promotions push, rollbacks pop, so rolling back twice
+    goes back two champions rather than back and forth."""
+    stack: list[dict[str, Any]] = []
+    for entry in history:
+        if is_rollback(entry):
+            stack.pop()
+        else:
+            stack.append(entry)
+    return stack
+
+
 def rollback(tracking_uri: str, name: str, *, actor: str = "") -> Champion:
     """Make the champion before the current one live again (recorded as a new entry)."""
     live = champion(tracking_uri, name)
     if live is None:
         raise NotFoundError(f"model {name!r} has no champion to roll back")
-    stack: list[str] = []  # promotions push, rollbacks pop: rollback twice goes back twice
-    for entry in live.history:
-        if entry.get("reason") == "rollback":
-            stack.pop()
-        else:
-            stack.append(str(entry["version"]))
+    stack = champion_stack(live.history, lambda e: e.get("reason") == "rollback")
     if len(stack) < 2:
         raise InvalidInputError(f"model {name!r} has no earlier champion to roll back to")
-    return promote(tracking_uri, name, stack[-2], reason="rollback", actor=actor)
+    return promote(tracking_uri, name, str(stack[-2]["version"]), reason="rollback", actor=actor)
 
 
 def versions(tracking_uri: str, name: str) -> list[dict[str, Any]]:

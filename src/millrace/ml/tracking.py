@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from millrace.ml.registry import CHAMPION, promote, register_model, registered_name
+from millrace.ml.registry import (
+    CHAMPION,
+    KIND_TAG,
+    mlflow_client,
+    promote,
+    register_model,
+    registered_name,
+)
 from millrace.settings import Settings
 
 __all__ = [
@@ -156,8 +163,6 @@ def register_champion(
     model_id: str | None = None,
 ) -> str:
     """Register a forecasting run's ``model`` folder as a new version and promote it."""
-    from millrace.ml.registry import KIND_TAG, mlflow_client
-
     client = mlflow_client(tracking_uri)
     register_model(
         tracking_uri,

@@ -25,6 +25,8 @@ from millrace.exceptions import InvalidInputError, NotFoundError
 from millrace.ml.forecasting.data import PreprocessConfig, Scaler, load_series, time_features
 from millrace.ml.forecasting.metrics import forecast_metrics, weighted_scores
 from millrace.ml.forecasting.models import MODELS, Forecaster, SeriesArrays, season_length
+from millrace.ml.registry import champion_stack, registered_name
+from millrace.ml.registry import promote as move_alias
 from millrace.pipelines.artifacts import Evaluation, Prepared, Promotion, Trained
 
 __all__ = [
@@ -298,8 +300,6 @@ def promote(
 
 
 def _registered(name: str, owner: str | None) -> str:
-    from millrace.ml.registry import registered_name
-
     return registered_name(owner or "forecast", name)
 
 
@@ -308,19 +308,12 @@ def rollback(name: str, registry: Path, tracking_uri: str | None = None) -> Prom
     if not current.is_file():
         raise NotFoundError(f"no promotions recorded for {name!r}")
     history = json.loads(current.read_text())["history"]
-    stack: list[dict[str, Any]] = []  # promotions push, rollbacks pop: twice goes back twice
-    for item in history:
-        if item.get("rollback"):
-            stack.pop()
-        else:
-            stack.append(item)
+    stack = champion_stack(history, lambda e: bool(e.get("rollback")))
     if len(stack) < 2:
         raise InvalidInputError(f"{name!r} has no earlier champion to roll back to")
     previous = stack[-2]
     entry = {**previous, "promoted_at": datetime.now(UTC).isoformat(), "rollback": True}
     if tracking_uri and previous.get("mlflow_version"):
-        from millrace.ml.registry import promote as move_alias
-
         move_alias(
             tracking_uri,
             previous.get("registered_name", _registered(name, None)),

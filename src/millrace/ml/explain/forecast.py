@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from millrace.ml.forecasting.models import Forecaster, SeriesArrays
 
-__all__ = ["ForecastExplanation", "explain_forecaster", "feature_names", "summary"]
+__all__ = ["ForecastExplanation", "explain_forecaster", "feature_names"]
 
 _MAX_ORIGINS = 30
 _MAX_LAGS = 24
@@ -128,8 +127,3 @@ def feature_names(n_columns: int, exog: list[str]) -> list[str]:
     base = [f"x{i}" for i in range(max(0, other))]
     base[: len(exog)] = exog[: len(base)]
     return [*base, *time][:n_columns]
-
-
-def summary(exp: ForecastExplanation) -> dict[str, Any]:
-    top = sorted(exp.lags.items(), key=lambda kv: -kv[1])[:3]
-    return {"model": exp.model, "top_lags": top, "origins": exp.origins}

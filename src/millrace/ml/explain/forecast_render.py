@@ -67,6 +67,7 @@ def render_forecast_reports(
         if uses_recent
         else "The forecast does not depend on the latest values; it follows the calendar."
     )
+    lag_chart, components = _lag_chart(exp), _components_chart(exp)  # PNGs: draw once
     model_beginner = page(
         f"{title}: how the forecaster works",
         [
@@ -75,8 +76,8 @@ def render_forecast_reports(
                 f"{target} {info.get('config', {}).get('horizon', '?')} steps ahead. {beats}"
             ),
             paragraph(recent),
-            _lag_chart(exp),
-            *_components_chart(exp),
+            lag_chart,
+            *components,
         ],
     )
     features = sorted(exp.features.items(), key=lambda kv: -kv[1])
@@ -92,7 +93,7 @@ def render_forecast_reports(
                 "the mean absolute change of the forecast on the original scale."
             ),
             table([{"lag": f"t-{k}", "mean_abs_change": v} for k, v in top]),
-            _lag_chart(exp),
+            lag_chart,
             *(
                 [
                     "<h2>Input features (occluded over the input window)</h2>",
@@ -101,7 +102,7 @@ def render_forecast_reports(
                 if features
                 else []
             ),
-            *_components_chart(exp),
+            *components,
         ],
     )
     acf = sorted(exp.autocorrelation.items())
