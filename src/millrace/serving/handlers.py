@@ -42,12 +42,7 @@ async def infer(
 ) -> dict[str, Any]:
     """Open Inference Protocol v2. Tabular: one input tensor per column. Forecasting: the
     time column and value columns as tensors, ``parameters.inference_length``."""
-    model = _found(
-        state,
-        service.find(caller, name, user_id)
-        if version is None
-        else service.versioned(caller, name, version, user_id),
-    )
+    model = _found(state, service.versioned(caller, name, version, user_id))
     params = body.parameters or {}
     head = {"model_name": name, "model_version": model.version, "id": body.id}
     if isinstance(model, TabularModel):

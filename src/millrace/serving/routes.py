@@ -88,11 +88,7 @@ async def model_metadata(
     version: str | None = None,
 ) -> dict[str, Any]:
     """The live version and the input contract (``parameters.live_version``)."""
-    model = (
-        service.find(caller, name, user_id)
-        if version is None
-        else service.versioned(caller, name, version, user_id)
-    )
+    model = service.versioned(caller, name, version, user_id)
     return service.metadata(model)
 
 
@@ -105,11 +101,7 @@ async def model_ready(
     user_id: UserId = None,
     version: str | None = None,
 ) -> dict[str, Any]:
-    model = (
-        service.find(caller, name, user_id)
-        if version is None
-        else service.versioned(caller, name, version, user_id)
-    )
+    model = service.versioned(caller, name, version, user_id)
     return {"name": name, "version": model.version, "ready": True}
 
 

@@ -43,10 +43,11 @@ class InferenceService:
         raise NotFoundError(f"model {model_id!r} not found (or it has no champion yet)")
 
     def versioned(
-        self, caller: Caller, model_id: str, version: str, user_id: str | None = None
+        self, caller: Caller, model_id: str, version: str | None, user_id: str | None = None
     ) -> ServedModel:
+        """The live model; with a version, only if that version is the live one."""
         model = self.find(caller, model_id, user_id)
-        if model.version != version:
+        if version is not None and model.version != version:
             raise NotFoundError(
                 f"model {model_id!r} serves its champion, v{model.version}; v{version} is not live"
             )
