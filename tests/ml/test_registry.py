@@ -11,14 +11,17 @@ from millrace.ml import registry
 
 
 def _versions(uri: str, owner: str, model_id: str, n: int) -> str:
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
+    # The client alone, not mlflow.start_run(): the fluent API keeps the active experiment
+    # of whatever store an earlier test in this process used.
     name = registry.register_model(uri, owner=owner, model_id=model_id, kind="tabular")
     client = registry.mlflow_client(uri)
+    experiment = client.get_experiment_by_name(name) or client.get_experiment(
+        client.create_experiment(name)
+    )
     for i in range(n):
-        with mlflow.start_run() as run:
-            mlflow.log_metric("score", float(i))
+        run = client.create_run(experiment.experiment_id)
+        client.log_metric(run.info.run_id, "score", float(i))
+        client.set_terminated(run.info.run_id)
         version = client.create_model_version(
             name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id
         )
