@@ -128,7 +128,7 @@ def test_every_deploy_yaml_parses() -> None:
 def test_the_cli_parser_used_here_rejects_what_millrace_would() -> None:
     assert parse_cli(["worker", "bias", "--metrics-port", "9100"]) == (
         ["worker"],
-        {"name": "bias", "metrics_port": 9100},
+        {"name": "bias", "metrics_port": 9100, "metrics_host": "127.0.0.1"},
     )
     for bad in (["api", "--hots", "0.0.0.0"], ["api", "--port", "eighty"]):
         with pytest.raises(typer.TyperException):
@@ -329,6 +329,9 @@ def test_prometheus_scrapes_services_that_exist() -> None:
             argv = command(host)
             flag = "--metrics-port" if argv[0] == "worker" else "--port"
             assert port == argv[argv.index(flag) + 1], f"{target}: {host} listens elsewhere"
+            if argv[0] == "worker":  # the default, loopback, is out of Prometheus's reach
+                _, params = parse_cli(argv)
+                assert params["metrics_host"] == "0.0.0.0", f"{host} binds its metrics locally"
 
 
 @pytest.mark.postgres

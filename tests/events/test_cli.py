@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from millrace.events.outbox import add_event
@@ -127,5 +128,37 @@ def test_worker_serves_prometheus_metrics(tmp_path: Path) -> None:
                         handled += sample.value
             time.sleep(0.2)
         assert handled >= 1
+        # Loopback only by default: another loopback address is already "elsewhere".
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.2:{port}/metrics", timeout=2)
+    finally:
+        stop_pid(proc.pid)
+
+
+def test_worker_metrics_bind_where_asked(tmp_path: Path) -> None:
+    """Compose's Prometheus scrapes workers from another container: --metrics-host 0.0.0.0."""
+    import time
+
+    import httpx
+
+    from tests.support import free_port
+
+    port = free_port()
+    argv = ["worker", "core", "--metrics-port", str(port), "--metrics-host", "0.0.0.0"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "millrace", *argv],
+        env={**os.environ, "MILLRACE_HOME": str(tmp_path)},
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.2:{port}/metrics", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "metrics never answered on 127.0.0.2"
+                time.sleep(0.2)
+        assert "# TYPE process_cpu_seconds_total" in response.text
     finally:
         stop_pid(proc.pid)

@@ -40,15 +40,19 @@ def worker(
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve Prometheus metrics on this port")
     ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option(help="Bind address for the metrics (0.0.0.0 where Prometheus scrapes it)"),
+    ] = "127.0.0.1",
 ) -> None:
     """Run one agent until SIGTERM (it finishes the event in hand first).
 
-    Example: millrace worker bias --metrics-port 9101
+    Example: millrace worker bias --metrics-port 9101 --metrics-host 0.0.0.0
     """
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr="127.0.0.1")
+        start_http_server(metrics_port, addr=metrics_host)
     from millrace.agents import AGENTS
     from millrace.exceptions import InvalidInputError
 
