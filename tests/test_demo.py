@@ -30,6 +30,7 @@ def test_demo_runs_both_journeys_to_completion_from_nothing(tmp_path: Path) -> N
     assert "diabetes-automl" in done.stdout
     assert "air-passengers-forecast" in done.stdout
     assert "mase=" in done.stdout  # the forecasting champion's test scores
+    assert done.stdout.count("s budget") == 2  # each agent's own time, apart from queueing
     assert "Web UI: http://" in done.stdout
     assert not (tmp_path / "mlruns").exists()  # MLflow artifacts stay in the data dir
     assert (tmp_path / ".millrace" / "millrace.db").is_file()

@@ -120,7 +120,10 @@ def _follow(
 
 
 def _summary(journey: dict[str, Any], model: dict[str, Any], url: str) -> Table:
-    table = Table(title=f"Journey {journey['id'][:8]}: {journey['state']}")
+    table = Table(
+        title=f"Journey {journey['id'][:8]}: {journey['state']}",
+        caption="seconds: from the step's trigger to done, waiting for a busy agent included",
+    )
     table.add_column("step")
     table.add_column("state")
     table.add_column("seconds", justify="right")
@@ -144,6 +147,13 @@ def _summary(journey: dict[str, Any], model: dict[str, Any], url: str) -> Table:
         f"{attrs['algorithm']}: test "
         + ", ".join(f"{k}={v:.3g}" for k, v in attrs["test_scores"].items() if v is not None),
     )
+    if "train_and_upload_s" in attrs:  # the agent's own work, apart from any queueing
+        table.add_row(
+            "training",
+            "",
+            f"{attrs['train_and_upload_s']:.1f}",
+            f"of a {attrs['budget_s']:.0f} s budget (training and upload)",
+        )
     return table
 
 
