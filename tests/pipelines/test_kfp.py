@@ -29,14 +29,20 @@ def test_compile_writes_a_pipeline_whose_components_call_millrace(tmp_path: Path
         str(out),
         "--models",
         "naive,gru",
+        "--image",
+        "registry.local/millrace:1.2",
     )
     assert done.returncode == 0, done.stderr
     spec = yaml.safe_load(out.read_text())
     tasks = spec["root"]["dag"]["tasks"]
     assert {"preprocess-op", "train-op", "train-op-2", "evaluate-op", "infer-op"} <= set(tasks)
-    bodies = [e["container"]["command"][-1] for e in spec["deploymentSpec"]["executors"].values()]
+    executors = spec["deploymentSpec"]["executors"].values()
+    bodies = [e["container"]["command"][-1] for e in executors]
     assert all("millrace.pipelines.runners.kfp_ops" in body for body in bodies)
     assert not any(body.strip().endswith("pass") for body in bodies)  # seed 000's flaw
+    assert {e["container"]["image"] for e in executors} == {"registry.local/millrace:1.2"}
+    # The image has kfp already; an offline cluster could not pip-install it per task.
+    assert not any("pip install" in " ".join(e["container"]["command"]) for e in executors)
 
 
 # kfp.local warns that our components name a container image; the subprocess runner runs

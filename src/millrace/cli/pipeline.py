@@ -171,14 +171,18 @@ def compile_(
     models: Annotated[str, typer.Option(help="Comma-separated candidates")] = (
         "naive,seasonal_naive,ets,theta,arima,prophet,gru,lstm"
     ),
+    image: Annotated[
+        str, typer.Option(help="Container image with Millrace installed")
+    ] = "millrace:latest",
 ) -> None:
     """Compile the KFP v2 pipeline (components call Millrace's step code).
 
-    Example: millrace pipeline compile --output pipeline.yaml
+    Example: millrace pipeline compile --output pipeline.yaml --image registry.local/millrace:1
     """
     from millrace.pipelines.runners.kfp import compile_pipeline
 
-    path = compile_pipeline(output, [m.strip() for m in models.split(",") if m.strip()])
+    chosen = [m.strip() for m in models.split(",") if m.strip()]
+    path = compile_pipeline(output, chosen, image)
     console.print(f"wrote {path}")
 
 

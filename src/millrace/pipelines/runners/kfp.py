@@ -3,7 +3,9 @@
 ``preprocess -> train (one task per candidate, in parallel) -> evaluate -> infer``, with
 artifacts passed as KFP ``Dataset``, ``Model`` and ``Metrics``. Each component's body
 imports ``millrace.pipelines.runners.kfp_ops`` and calls the same step code as the local
-runner; the container image (``MILLRACE_IMAGE``) must have Millrace installed.
+runner. The image (``millrace:latest`` from the repo's Dockerfile, or ``compile --image``)
+has Millrace and the kfp SDK installed, so components never pip-install kfp at run time
+(an offline cluster could not).
 
 No ``from __future__ import annotations``: the KFP SDK reads these annotations at
 runtime to type the components' inputs and outputs.
@@ -28,7 +30,7 @@ IMAGE = "millrace:latest"
 CANDIDATES = ("naive", "seasonal_naive", "ets", "theta", "arima", "prophet", "gru", "lstm")
 
 
-@dsl.component(base_image=IMAGE)
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
 def preprocess_op(
     data_uri: str, test_uri: str, config_json: str, prepared: Output[Dataset]
 ) -> None:
@@ -37,7 +39,7 @@ def preprocess_op(
     preprocess_into(data_uri, test_uri, config_json, prepared.path)
 
 
-@dsl.component(base_image=IMAGE)
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
 def train_op(
     prepared: Input[Dataset],
     model_name: str,
@@ -51,7 +53,7 @@ def train_op(
     train_into(prepared.path, model_name, seed, model.path, budget_s, tracking_uri)
 
 
-@dsl.component(base_image=IMAGE)
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
 def evaluate_op(
     prepared: Input[Dataset],
     evaluation: Output[Dataset],
@@ -76,7 +78,7 @@ def evaluate_op(
     return str(_json.loads(open(evaluation.path + "/artifact.json").read())["champion"])
 
 
-@dsl.component(base_image=IMAGE)
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
 def infer_op(
     prepared: Input[Dataset],
     evaluation: Input[Dataset],
@@ -134,8 +136,16 @@ def build_pipeline(models: Sequence[str] = CANDIDATES) -> Callable[..., Any]:
     return forecasting
 
 
-def compile_pipeline(output: Path, models: Sequence[str] = CANDIDATES) -> Path:
+def compile_pipeline(output: Path, models: Sequence[str] = CANDIDATES, image: str = IMAGE) -> Path:
+    """Compile, with every component running in ``image`` (e.g. one pushed to a registry)."""
     compiler.Compiler().compile(build_pipeline(models), str(output))
+    if image != IMAGE:
+        import yaml
+
+        spec = yaml.safe_load(output.read_text())
+        for executor in spec["deploymentSpec"]["executors"].values():
+            executor["container"]["image"] = image
+        output.write_text(yaml.safe_dump(spec, sort_keys=False))
     return output
 
 
