@@ -174,3 +174,19 @@ GOOD = pd.DataFrame(
 def test_bad_series_get_clear_errors(tmp_path: Path, frame: pd.DataFrame, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         steps.preprocess(_write(tmp_path, frame), PreprocessConfig(target="y"), tmp_path / "w")
+
+
+def test_a_test_file_needs_only_one_horizon(tmp_path: Path) -> None:
+    """Beside a ``_test`` file the data holds train and validation; the test file one horizon."""
+    cfg = PreprocessConfig(target="y", horizon=6, input_seq_len=12)
+    data = _write(tmp_path, GOOD.head(2 * 18))
+    test = tmp_path / "bad_test.csv"
+    GOOD.iloc[36:42].to_csv(test, index=False)
+    prepared = steps.preprocess(data, cfg, tmp_path / "w", test=test)
+    assert (prepared.n, prepared.val_end) == (42, 36)
+    run = run_local(data, cfg, tmp_path / "w", name="short", test=test, models=["naive"])
+    assert run.evaluation is not None
+    assert run.evaluation.windows["test"] == 1  # the one horizon the test file holds
+    GOOD.iloc[36:41].to_csv(test, index=False)
+    with pytest.raises(InvalidInputError, match="a test file needs at least the horizon"):
+        steps.preprocess(data, cfg, tmp_path / "w2", test=test)

@@ -57,9 +57,9 @@ def preprocess(data: Path, cfg: PreprocessConfig, work: Path, test: Path | None 
     meta_file = out / "prepared.json"
     if meta_file.is_file():
         return Prepared.model_validate({**json.loads(meta_file.read_text()), "skipped": True})
-    frame, step = load_series(data, cfg)
+    frame, step = load_series(data, cfg, parts=2 if test is not None else 3)
     if test is not None:
-        tail, test_step = load_series(test, cfg)
+        tail, test_step = load_series(test, cfg, parts=0)
         if tail.index[0] <= frame.index[-1]:
             raise InvalidInputError("the test file must continue after the training file")
         if test_step != step:

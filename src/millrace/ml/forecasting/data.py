@@ -74,8 +74,14 @@ def _read(path: Path) -> pd.DataFrame:
         raise InvalidInputError(f"cannot read {path.name}: {exc}") from None
 
 
-def load_series(path: Path, cfg: PreprocessConfig) -> tuple[pd.DataFrame, pd.Timedelta]:
-    """The frame indexed by time, checked; and its step."""
+def load_series(
+    path: Path, cfg: PreprocessConfig, parts: int = 3
+) -> tuple[pd.DataFrame, pd.Timedelta]:
+    """The frame indexed by time, checked; and its step.
+
+    ``parts`` is how many of train, validation and test the file must hold: 3 alone, 2
+    beside a ``_test`` file, 0 for the test file itself (which needs one horizon only).
+    """
     frame = _read(path)
     if cfg.time_col not in frame.columns:
         raise InvalidInputError(
@@ -113,11 +119,18 @@ def load_series(path: Path, cfg: PreprocessConfig) -> tuple[pd.DataFrame, pd.Tim
     out = frame[[cfg.target, *cfg.exog]].apply(pd.to_numeric, errors="coerce")
     out.index = pd.DatetimeIndex(times)
     need = cfg.input_seq_len + cfg.horizon
-    if len(out) < 3 * need:
+    if not parts:
+        if len(out) < cfg.horizon:
+            raise InvalidInputError(
+                f"{path.name} has {len(out)} points; a test file needs at least the "
+                f"horizon ({cfg.horizon})"
+            )
+    elif len(out) < parts * need:
+        what = "train, validation and test" if parts == 3 else "train and validation"
         raise InvalidInputError(
-            f"the series has {len(out)} points; at least {3 * need} "
-            f"(3 x (input_seq_len {cfg.input_seq_len} + horizon "
-            f"{cfg.horizon})) are needed for train, validation and test"
+            f"the series has {len(out)} points; at least {parts * need} "
+            f"({parts} x (input_seq_len {cfg.input_seq_len} + horizon "
+            f"{cfg.horizon})) are needed for {what}"
         )
     return out, step
 
