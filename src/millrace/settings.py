@@ -60,6 +60,18 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 
+    # The client side: where `millrace datasets|journeys|models|predict` find the servers.
+    url: str = Field(
+        default="http://127.0.0.1:8000", description="The Millrace API client commands call."
+    )
+    token: SecretStr | None = Field(
+        default=None, description="API token for client commands ('millrace users create')."
+    )
+    serve_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="The inference server ('millrace serve', 'millrace up') for 'predict'.",
+    )
+
     max_upload_bytes: int = Field(default=5 * GiB, gt=0)
     zip_max_files: int = Field(default=10_000, gt=0)
     zip_max_total_bytes: int = Field(default=20 * GiB, gt=0)

@@ -56,7 +56,10 @@ def _fail(exc: MillraceError) -> None:
 
 @app.command()
 def version() -> None:
-    """Print Millrace's version."""
+    """Print Millrace's version.
+
+    Example: millrace version
+    """
     typer.echo(__version__)
 
 
@@ -157,6 +160,14 @@ def _register_event_commands() -> None:
     from millrace.cli.serve import serve
 
     app.command("serve")(serve)
+    # The client side: commands that talk to a running Millrace over HTTP.
+    from millrace.cli.remote_data import datasets_app, journeys_app
+    from millrace.cli.remote_models import models_app, predict
+
+    app.add_typer(datasets_app, name="datasets", no_args_is_help=True)
+    app.add_typer(journeys_app, name="journeys", no_args_is_help=True)
+    app.add_typer(models_app, name="models", no_args_is_help=True)
+    app.command("predict")(predict)
 
 
 _register_event_commands()
