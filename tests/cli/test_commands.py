@@ -7,6 +7,7 @@ up``, an address where nothing listens, or without a token.
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -83,3 +84,16 @@ def test_help_shows_the_example() -> None:
     done = millrace_cli({}, "journeys", "answer", "--help")
     assert done.returncode == 0, done.stderr
     assert "Example: millrace journeys answer" in done.stdout
+
+
+def test_server_role_errors_are_one_line_too(tmp_path: Path) -> None:
+    """Long reasons stay on one line (Rich would wrap them at 80 columns in a pipe)."""
+    missing = tmp_path / ("a-rather-long-folder-name-" * 3) / "traffic.csv"
+    env = {"MILLRACE_HOME": str(tmp_path)}
+    done = millrace_cli(env, "pipeline", "run", "--data", str(missing), "--target", "down")
+    assert done.returncode == 1  # (its live progress table is on stdout)
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("error: cannot read traffic.csv")
+    bad = millrace_cli({**env, "MILLRACE_EVENT_BUS": "carrier-pigeon"}, "api")
+    assert bad.returncode == 2  # bad settings
+    assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("error: invalid settings")

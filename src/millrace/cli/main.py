@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from millrace import __version__
+from millrace.cli.errors import exit_code, fail, one_line
 from millrace.exceptions import ConfigError, MillraceError
 from millrace.settings import Settings
 
@@ -31,7 +32,6 @@ app = typer.Typer(
 )
 users_app = typer.Typer(help="Manage users and API tokens.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
-err = Console(stderr=True)
 
 
 def load_settings() -> Settings:
@@ -47,11 +47,6 @@ def open_warehouse() -> Warehouse:
     from millrace.warehouse.context import Warehouse
 
     return Warehouse.open(load_settings())
-
-
-def _fail(exc: MillraceError) -> None:
-    err.print(f"[bold red]error:[/] {exc.detail}", highlight=False)
-    raise typer.Exit(2 if isinstance(exc, ConfigError) else 1)
 
 
 @app.command()
@@ -80,7 +75,7 @@ def api(
         settings = load_settings()
         application = create_app(settings)
     except MillraceError as exc:
-        _fail(exc)
+        fail(exc)
         return
     uvicorn.run(
         application,
@@ -113,7 +108,7 @@ def users_create(
         finally:
             wh.close()
     except MillraceError as exc:
-        _fail(exc)
+        fail(exc)
         return
     if as_json:
         typer.echo(json.dumps({"user_id": user.id, "is_admin": user.is_admin, "token": token}))
@@ -126,8 +121,8 @@ def main() -> None:
     try:
         app()
     except MillraceError as exc:
-        err.print(f"[bold red]error:[/] {exc.detail}", highlight=False)
-        sys.exit(2 if isinstance(exc, ConfigError) else 1)
+        typer.echo(one_line(exc), err=True)
+        sys.exit(exit_code(exc))
 
 
 @app.command()
@@ -144,7 +139,7 @@ def demo(
     try:
         run_demo(load_settings(), port=port, exit_when_done=exit_when_done, console=Console())
     except MillraceError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 def _register_event_commands() -> None:

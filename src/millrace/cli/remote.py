@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from millrace.cli.errors import fail
 from millrace.client import Client, step_seconds
-from millrace.exceptions import AuthError, ConfigError, MillraceError
+from millrace.exceptions import AuthError, MillraceError
 
 __all__ = [
     "JsonOpt",
@@ -58,13 +59,6 @@ ServeUrlOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only (for scripts)")]
 STEPS = ("bias", "automl", "xai")
-
-
-def fail(exc: MillraceError) -> NoReturn:
-    """One line on stderr. Plain echo, not Rich: Rich wraps long lines at 80 columns."""
-    reason = " ".join(exc.detail.split())
-    typer.echo(f"{typer.style('error:', fg='red', bold=True)} {reason}", err=True)
-    raise typer.Exit(2 if isinstance(exc, ConfigError) else 1)
 
 
 @contextmanager

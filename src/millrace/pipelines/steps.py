@@ -52,6 +52,9 @@ def _hash(cfg: PreprocessConfig, data: Path, test: Path | None) -> str:
 
 
 def preprocess(data: Path, cfg: PreprocessConfig, work: Path, test: Path | None = None) -> Prepared:
+    for path in (data, test):
+        if path is not None and not path.is_file():
+            raise InvalidInputError(f"cannot read {path.name}: no such file ({path})")
     key = _hash(cfg, data, test)
     out = work / "prepared" / key
     meta_file = out / "prepared.json"
