@@ -29,6 +29,8 @@ MODULES = [
     "millrace.pipelines.runners.kfp_local",
     "millrace.pipelines.runners.kafka",
     "millrace.pipelines.runners.kafka_ops",
+    "millrace.client",
+    "millrace.cli.errors",
 ]
 
 
