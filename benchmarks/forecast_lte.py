@@ -55,6 +55,7 @@ def station(folder: Path, name: str, work: Path) -> dict[str, dict[str, float]]:
             input_seq_len=10,
             val_share=0.2,
             max_eval_windows=100_000,
+            transform="log1p",  # traffic: rare huge spikes (see PreprocessConfig.transform)
         )
         run = run_local(
             folder / f"{name}.csv",

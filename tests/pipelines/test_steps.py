@@ -190,3 +190,37 @@ def test_a_test_file_needs_only_one_horizon(tmp_path: Path) -> None:
     GOOD.iloc[36:41].to_csv(test, index=False)
     with pytest.raises(InvalidInputError, match="a test file needs at least the horizon"):
         steps.preprocess(data, cfg, tmp_path / "w2", test=test)
+
+
+def test_log1p_transform_fits_on_training_rows_and_round_trips(tmp_path: Path) -> None:
+    """The neural models' view of a spiky series; metrics and baselines keep the raw scale."""
+    from millrace.ml.forecasting.models import GRU
+    from millrace.ml.forecasting.online import ForecastSpec, history_frame, online_series
+
+    frame = pd.read_csv(LTE / "ElBorn.csv").head(1500)
+    frame["signed"] = np.sin(np.arange(len(frame)) / 7)  # negative values: never logged
+    data = tmp_path / "elborn.csv"
+    frame.to_csv(data, index=False)
+    cfg = PreprocessConfig(
+        target="up", exog=("down", "signed"), horizon=2, input_seq_len=8, transform="log1p"
+    )
+    prepared = steps.preprocess(data, cfg, tmp_path / "w")
+    scaler = json.loads((Path(prepared.uri) / "scaler.json").read_text())
+    assert scaler["log"] == ["up", "down"]
+    train_up = frame["up"].iloc[: prepared.train_end]
+    assert scaler["mean"]["up"] == pytest.approx(np.log1p(train_up).mean())
+    s = steps.series(prepared)
+    assert s.target_log
+    assert np.allclose(s.y, frame["up"])  # the original scale, for metrics and baselines
+    assert np.allclose(s.unscale(s.y_scaled), s.y, rtol=1e-9)
+    # The inference server rebuilds the same inputs from a request's history.
+    spec = ForecastSpec.from_run("gru", json.loads(prepared.model_dump_json()), scaler)
+    online = online_series(history_frame(frame.tail(50), spec, "time"), spec, 2)
+    assert np.allclose(online.y_scaled, s.y_scaled[-50:])
+    assert np.allclose(online.x[:50], s.x[-50:])
+    model = GRU(horizon=2, input_seq_len=8, epochs=2)
+    model.fit(s)
+    forecast = model.forecast(s, prepared.val_end, 2)
+    assert (forecast > 0).all() and forecast.max() < 10 * frame["up"].max()
+    with pytest.raises(InvalidInputError, match="unknown transform 'sqrt'"):
+        steps.preprocess(data, PreprocessConfig(target="up", transform="sqrt"), tmp_path / "x")

@@ -43,6 +43,10 @@ def run(
     test: Annotated[Path | None, typer.Option(help="A _test file continuing the data")] = None,
     budget: Annotated[float | None, typer.Option(help="Seconds for training")] = None,
     name: Annotated[str | None, typer.Option(help="Registry name (default: the target)")] = None,
+    transform: Annotated[
+        str | None,
+        typer.Option(help="log1p: the neural models see log1p of non-negative columns"),
+    ] = None,
 ) -> None:
     """Preprocess, train every candidate in parallel, evaluate, promote and infer.
 
@@ -68,6 +72,7 @@ def run(
         horizon=horizon,
         input_seq_len=input_seq_len,
         exog=tuple(c for c in exog.split(",") if c),
+        transform=transform,
     )
     states: dict[str, str] = {}
 

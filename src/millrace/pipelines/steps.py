@@ -22,7 +22,13 @@ import numpy as np
 import pandas as pd
 
 from millrace.exceptions import InvalidInputError, NotFoundError
-from millrace.ml.forecasting.data import PreprocessConfig, Scaler, load_series, time_features
+from millrace.ml.forecasting.data import (
+    TRANSFORMS,
+    PreprocessConfig,
+    Scaler,
+    load_series,
+    time_features,
+)
 from millrace.ml.forecasting.metrics import forecast_metrics, weighted_scores
 from millrace.ml.forecasting.models import MODELS, Forecaster, SeriesArrays, season_length
 from millrace.ml.registry import champion_stack, registered_name
@@ -52,6 +58,8 @@ def _hash(cfg: PreprocessConfig, data: Path, test: Path | None) -> str:
 
 
 def preprocess(data: Path, cfg: PreprocessConfig, work: Path, test: Path | None = None) -> Prepared:
+    if cfg.transform not in TRANSFORMS:
+        raise InvalidInputError(f"unknown transform {cfg.transform!r}: use log1p or none")
     for path in (data, test):
         if path is not None and not path.is_file():
             raise InvalidInputError(f"cannot read {path.name}: no such file ({path})")
@@ -89,7 +97,9 @@ def preprocess(data: Path, cfg: PreprocessConfig, work: Path, test: Path | None 
     for lag in range(1, cfg.lags + 1):
         frame[f"{cfg.target}_lag{lag}"] = frame[cfg.target].shift(lag).bfill()
     features = [c for c in frame.columns if c != cfg.target]
-    scaler = Scaler.fit(frame.iloc[:train_end])
+    train = frame.iloc[:train_end]
+    logged = [c for c in frame.columns if cfg.transform and (train[c] >= 0).all()]
+    scaler = Scaler.fit(train, log=logged)
     scaled = scaler.transform(frame)
     table = pd.concat(
         [
@@ -141,6 +151,7 @@ def series(prepared: Prepared) -> SeriesArrays:
         season=prepared.season,
         target_mean=scaler["mean"][target],
         target_std=scaler["std"][target],
+        target_log=target in scaler.get("log", []),
     )
 
 

@@ -49,7 +49,7 @@ def _origins(s: SeriesArrays, need: int) -> np.ndarray:
 def _occluded(s: SeriesArrays, index: int) -> SeriesArrays:
     out = copy.copy(s)
     out.y, out.y_scaled = s.y.copy(), s.y_scaled.copy()
-    out.y[index], out.y_scaled[index] = s.target_mean, 0.0
+    out.y[index], out.y_scaled[index] = float(s.unscale(np.zeros(1))[0]), 0.0
     return out
 
 

@@ -8,6 +8,7 @@ training part only; validation and test never inform them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pandas as pd
 
 from millrace.exceptions import InvalidInputError
 
-__all__ = ["PreprocessConfig", "Scaler", "Split", "load_series", "time_features"]
+__all__ = ["TRANSFORMS", "PreprocessConfig", "Scaler", "Split", "load_series", "time_features"]
 
 _IRREGULAR_TOLERANCE = 0.01  # share of steps allowed to differ from the usual step
 
@@ -34,27 +35,50 @@ class PreprocessConfig:
     clip: str | None = None  # None | "iqr" | "percentile"
     lags: int = 0
     max_eval_windows: int = 100
+    # "log1p": the neural models see log1p of the non-negative columns. Traffic-like series
+    # with rare huge spikes otherwise spend the whole MSE loss on the spikes and forecast
+    # the calm stretches coarsely; statistical models and metrics keep the original scale.
+    transform: str | None = None
+
+
+TRANSFORMS = (None, "log1p")
 
 
 @dataclass
 class Scaler:
-    """Standard scaling per column, fitted on the training rows only."""
+    """Standard scaling per column (after log1p for the ``log`` columns), fitted on the
+    training rows only."""
 
     mean: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame) -> Scaler:
-        std = frame.std(ddof=0).replace(0, 1.0)
+    def fit(cls, frame: pd.DataFrame, log: Sequence[str] = ()) -> Scaler:
+        logged = _log1p(frame, log)
+        std = logged.std(ddof=0).replace(0, 1.0)
         return cls(
-            {c: float(v) for c, v in frame.mean().items()}, {c: float(v) for c, v in std.items()}
+            {c: float(v) for c, v in logged.mean().items()},
+            {c: float(v) for c, v in std.items()},
+            list(log),
         )
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return (frame - pd.Series(self.mean)) / pd.Series(self.std)
+        logged = _log1p(frame, [c for c in self.log if c in frame.columns])
+        return (logged - pd.Series(self.mean)) / pd.Series(self.std)
 
     def inverse(self, values: np.ndarray, column: str) -> np.ndarray:
-        return values * self.std[column] + self.mean[column]
+        out = values * self.std[column] + self.mean[column]
+        return np.expm1(out) if column in self.log else out
+
+
+def _log1p(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """log1p of ``columns``; a negative value (never seen in training) counts as 0."""
+    if not columns:
+        return frame
+    out = frame.copy()
+    out[list(columns)] = np.log1p(out[list(columns)].clip(lower=0))
+    return out
 
 
 @dataclass

@@ -43,6 +43,12 @@ class SeriesArrays:
     season: int
     target_mean: float
     target_std: float
+    target_log: bool = False  # y_scaled is standardised log1p(y)
+
+    def unscale(self, scaled: np.ndarray) -> np.ndarray:
+        """A scaled target back on the original scale."""
+        out = scaled * self.target_std + self.target_mean
+        return np.expm1(out) if self.target_log else out
 
 
 def season_length(step: pd.Timedelta) -> int:
@@ -285,7 +291,7 @@ class _Recurrent(Forecaster):
         window = self._inputs(s)[origin - w : origin][None, :, :]
         with torch.no_grad():
             scaled = self._net_(torch.from_numpy(window)).numpy()[0][:h]
-        return scaled * s.target_std + s.target_mean
+        return s.unscale(scaled)
 
     def save(self) -> dict[str, bytes]:
         from safetensors.torch import save

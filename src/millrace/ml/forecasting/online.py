@@ -60,7 +60,9 @@ class ForecastSpec:
             input_seq_len=int(cfg["input_seq_len"]),
             step_seconds=float(prepared["step_seconds"]),
             season=int(prepared["season"]),
-            scaler=Scaler(mean=dict(scaler["mean"]), std=dict(scaler["std"])),
+            scaler=Scaler(
+                mean=dict(scaler["mean"]), std=dict(scaler["std"]), log=list(scaler.get("log", []))
+            ),
             clipped=bool(cfg.get("clip")),
         )
 
@@ -146,6 +148,7 @@ def online_series(history: pd.DataFrame, spec: ForecastSpec, h: int) -> SeriesAr
         season=spec.season,
         target_mean=spec.scaler.mean[spec.target],
         target_std=spec.scaler.std[spec.target],
+        target_log=spec.target in spec.scaler.log,
     )
 
 
