@@ -61,6 +61,9 @@ def test_kfp_local_run_picks_the_same_champion_as_the_local_runner(tmp_path: Pat
     )
     config = {k: v for k, v in asdict(cfg).items() if k != "exog"}
     task = build_pipeline(MODELS)(data_uri=str(data), config_json=json.dumps(config))
+    # The mean of the best baselines wins here: the KFP infer task must find the ensemble
+    # inside the evaluation artifact, where no candidate's model artifact holds it.
+    assert local_run.evaluation.champion == "ensemble"
     assert task.output == local_run.evaluation.champion
     evaluations = list((tmp_path / "kfp-root").rglob("evaluation/artifact.json"))
     assert len(evaluations) == 1

@@ -22,6 +22,7 @@ import pandas as pd
 from millrace.events.bus import Message
 from millrace.events.runner import HandlerContext, Reject
 from millrace.exceptions import ConfigError, InvalidInputError
+from millrace.ml.forecasting.models import model_files
 from millrace.ml.forecasting.spec import find_time_column, journey_config
 from millrace.pipelines import steps
 from millrace.pipelines.artifacts import Prepared, Trained
@@ -56,18 +57,19 @@ def package(run: PipelineRun) -> list[tuple[str, io.BytesIO]]:
     """The files a forecasting model version holds; paths are relative to the version."""
     assert run.evaluation is not None
     prepared = run.prepared
-    champion = next(t for t in run.trained if t.name == run.evaluation.champion)
+    champion = run.evaluation.champion_of(run.trained)
     files: dict[str, bytes] = {
         "prepared.json": prepared.model_dump_json(exclude={"skipped"}).encode(),
         "series.npz": (Path(prepared.uri) / "series.npz").read_bytes(),
         "scaler.json": (Path(prepared.uri) / "scaler.json").read_bytes(),
         "trained.json": champion.model_dump_json().encode(),
         "evaluation.json": run.evaluation.model_dump_json(indent=2).encode(),
-        FORECASTS_FILE: _test_forecasts(prepared, run.trained).encode(),
+        FORECASTS_FILE: _test_forecasts(
+            prepared, [*run.trained, *filter(None, [run.evaluation.ensemble])]
+        ).encode(),
     }
-    for path in Path(champion.uri).iterdir():
-        if path.is_file():
-            files[f"model/{path.name}"] = path.read_bytes()
+    for name, data in model_files(Path(champion.uri)).items():
+        files[f"model/{name}"] = data
     return [(name, io.BytesIO(data)) for name, data in files.items()]
 
 

@@ -169,7 +169,11 @@ def _explain_forecaster(
             (prepared_dir / name).write_bytes(files[name])
         for name, blob in files.items():
             if name.startswith("model/"):
-                (model_dir / name.removeprefix("model/")).write_bytes(blob)
+                path = (model_dir / name.removeprefix("model/")).resolve()  # ensembles nest
+                if not path.is_relative_to(model_dir.resolve()):
+                    raise Reject(f"forecasting model {p['model_id']} has a bad file name {name!r}")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(blob)
         prepared = Prepared.model_validate_json(files["prepared.json"]).model_copy(
             update={"uri": str(prepared_dir)}
         )

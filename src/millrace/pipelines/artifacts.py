@@ -39,6 +39,13 @@ class Evaluation(BaseModel):
     champion: str
     candidates: dict[str, dict[str, Any]]
     windows: dict[str, int]
+    ensemble: Trained | None = None  # built by evaluate; in ``candidates`` as "ensemble"
+
+    def champion_of(self, trained: list[Trained]) -> Trained:
+        """The champion's record: a trained candidate, or the ensemble built from them."""
+        if self.ensemble is not None and self.champion == self.ensemble.name:
+            return self.ensemble
+        return next(t for t in trained if t.name == self.champion)
 
 
 class Promotion(BaseModel):

@@ -30,7 +30,14 @@ from millrace.ml.forecasting.data import (
     time_features,
 )
 from millrace.ml.forecasting.metrics import forecast_metrics, weighted_scores
-from millrace.ml.forecasting.models import MODELS, Forecaster, SeriesArrays, season_length
+from millrace.ml.forecasting.models import (
+    MODELS,
+    Ensemble,
+    Forecaster,
+    SeriesArrays,
+    model_files,
+    season_length,
+)
 from millrace.ml.registry import champion_stack, registered_name
 from millrace.ml.registry import promote as move_alias
 from millrace.pipelines.artifacts import Evaluation, Prepared, Promotion, Trained
@@ -183,19 +190,8 @@ def train(
     summary = {k: v for k, v in model.log.items() if k != "epochs"}
     summary["epochs"] = len(model.log.get("epochs", []))
     if tracking_uri:
-        from millrace.ml.tracking import log_forecaster
-
-        summary["mlflow_run_id"] = log_forecaster(
-            tracking_uri,
-            experiment=f"millrace/forecasting/{prepared.config['target']}",
-            name=name,
-            params={**model.params, "config_hash": prepared.config_hash},
-            epochs=model.log.get("epochs", []),
-            files={
-                "model": out,
-                "preprocess": Path(prepared.uri) / "scaler.json",
-                "config": Path(prepared.uri) / "prepared.json",
-            },
+        summary["mlflow_run_id"] = _log_model(
+            prepared, name, model.params, out, tracking_uri, model.log.get("epochs", [])
         )
     return Trained(
         uri=str(out),
@@ -208,8 +204,7 @@ def train(
 
 def load_model(prepared: Prepared, trained: Trained, s: SeriesArrays | None = None) -> Forecaster:
     model = _model(prepared, trained.name)
-    files = {p.name: p.read_bytes() for p in Path(trained.uri).iterdir() if p.is_file()}
-    model.load_state(files, s or series(prepared))
+    model.load_state(model_files(Path(trained.uri)), s or series(prepared))
     return model
 
 
@@ -228,37 +223,125 @@ def _rolling(
     return actual, preds
 
 
-def evaluate(prepared: Prepared, candidates: list[Trained], work: Path) -> Evaluation:
-    """Score every candidate on the same windows; choose on validation, report test."""
+def evaluate(
+    prepared: Prepared,
+    candidates: list[Trained],
+    work: Path,
+    tracking_uri: str | None = None,
+) -> Evaluation:
+    """Score every candidate on the same windows; choose on validation, report test.
+
+    The mean of the best two to four candidates (by validation) competes too, as
+    ``ensemble``; it is saved beside the evaluation and, if it wins, logged to MLflow.
+    """
     s = series(prepared)
     h, most = prepared.config["horizon"], prepared.config["max_eval_windows"]
     val_origins = _origins(s.train_end, s.val_end, h, most)
     test_origins = _origins(s.val_end, len(s.y), h, most)
     naive_scale = float(np.mean(np.abs(np.diff(s.y[: s.train_end])))) or 1.0
     results: dict[str, dict[str, Any]] = {}
+    models: dict[str, Forecaster] = {}
+    preds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for trained in candidates:
-        model = load_model(prepared, trained, s)
+        model = models[trained.name] = load_model(prepared, trained, s)
+        val_actual, val_pred = _rolling(model, s, val_origins, h)
+        test_actual, test_pred = _rolling(model, s, test_origins, h)
+        preds[trained.name] = (val_pred, test_pred)
         results[trained.name] = {
-            "validation": forecast_metrics(*_rolling(model, s, val_origins, h), naive_scale),
-            "test": forecast_metrics(*_rolling(model, s, test_origins, h), naive_scale),
+            "validation": forecast_metrics(val_actual, val_pred, naive_scale),
+            "test": forecast_metrics(test_actual, test_pred, naive_scale),
             "model_uri": trained.uri,
             "train_seconds": trained.train_seconds,
             "mlflow_run_id": trained.summary.get("mlflow_run_id"),
+        }
+    out = work / "evaluations" / prepared.config_hash
+    out.mkdir(parents=True, exist_ok=True)
+    members = _ensemble_members(
+        {n: r["validation"] for n, r in results.items()}, preds, val_actual, naive_scale
+    )
+    ensemble = None
+    if members:
+        val_pred, test_pred = (np.mean([preds[m][i] for m in members], axis=0) for i in (0, 1))
+        ensemble = _save_ensemble(prepared, {m: models[m] for m in members}, out)
+        results[ensemble.name] = {
+            "validation": forecast_metrics(val_actual, val_pred, naive_scale),
+            "test": forecast_metrics(test_actual, test_pred, naive_scale),
+            "model_uri": ensemble.uri,
+            "train_seconds": 0.0,
+            "members": members,
         }
     scores = weighted_scores({n: r["validation"] for n, r in results.items()})
     for name, score in scores.items():
         results[name]["score"] = round(score, 6)
     champion = min(scores, key=scores.__getitem__)
-    out = work / "evaluations" / prepared.config_hash
-    out.mkdir(parents=True, exist_ok=True)
+    if ensemble is not None and champion == ensemble.name and tracking_uri:
+        results[champion]["mlflow_run_id"] = _log_model(
+            prepared, ensemble.name, ensemble.params, Path(ensemble.uri), tracking_uri
+        )
     evaluation = Evaluation(
         uri=str(out),
         champion=champion,
         candidates=results,
         windows={"validation": len(val_origins), "test": len(test_origins), "horizon": h},
+        ensemble=ensemble,
     )
     (out / "evaluation.json").write_text(evaluation.model_dump_json(indent=2))
     return evaluation
+
+
+def _ensemble_members(
+    validation: dict[str, dict[str, float]],
+    preds: dict[str, tuple[np.ndarray, np.ndarray]],
+    actual: np.ndarray,
+    scale: float,
+    most: int = 4,
+) -> list[str]:
+    """The best k candidates (2 <= k <= ``most``) whose mean scores best on validation."""
+    scores = weighted_scores(validation)
+    ranked = sorted(scores, key=scores.__getitem__)
+    tried = {
+        k: forecast_metrics(actual, np.mean([preds[m][0] for m in ranked[:k]], axis=0), scale)
+        for k in range(2, min(most, len(ranked)) + 1)
+    }
+    if not tried:
+        return []
+    by_k = weighted_scores({str(k): m for k, m in tried.items()})
+    return ranked[: int(min(by_k, key=by_k.__getitem__))]
+
+
+def _save_ensemble(prepared: Prepared, members: dict[str, Forecaster], out: Path) -> Trained:
+    cfg = prepared.config
+    model = Ensemble.of(members, horizon=cfg["horizon"], input_seq_len=cfg["input_seq_len"])
+    folder = out / model.name
+    for name, data in model.save().items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    return Trained(uri=str(folder), name=model.name, params=model.params, train_seconds=0.0)
+
+
+def _log_model(
+    prepared: Prepared,
+    name: str,
+    params: dict[str, Any],
+    folder: Path,
+    tracking_uri: str,
+    epochs: list[dict[str, Any]] | None = None,
+) -> str:
+    """One MLflow run per model: its files, the scaler and the preprocess config."""
+    from millrace.ml.tracking import log_forecaster
+
+    return log_forecaster(
+        tracking_uri,
+        experiment=f"millrace/forecasting/{prepared.config['target']}",
+        name=name,
+        params={**params, "config_hash": prepared.config_hash},
+        epochs=epochs or [],
+        files={
+            "model": folder,
+            "preprocess": Path(prepared.uri) / "scaler.json",
+            "config": Path(prepared.uri) / "prepared.json",
+        },
+    )
 
 
 def promote(

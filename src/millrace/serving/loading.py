@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from millrace.exceptions import InvalidInputError
-from millrace.ml.forecasting.models import MODELS, Forecaster, SeriesArrays
+from millrace.ml.forecasting.models import MODELS, SeriesArrays, model_files
 from millrace.ml.forecasting.online import ForecastSpec
 from millrace.ml.registry import Champion, mlflow_client
 from millrace.ml.tabular.encoding import FeatureEncoder
@@ -92,7 +92,7 @@ def _forecaster(client: Any, champion: Champion, tmp: Path, started: float) -> F
     scaler = json.loads(
         Path(client.download_artifacts(run, "preprocess/scaler.json", str(tmp))).read_text()
     )
-    files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    files = model_files(folder)
     if "spec.json" not in files:
         raise InvalidInputError(f"{champion.name} v{champion.version} has no model/spec.json")
     saved = json.loads(files["spec.json"])
@@ -101,9 +101,9 @@ def _forecaster(client: Any, champion: Champion, tmp: Path, started: float) -> F
         raise InvalidInputError(f"{champion.name} v{champion.version}: unknown model {name!r}")
     model = MODELS[name](**params)
     refit = False
-    if type(model).load_state is Forecaster.load_state:
-        # Baselines restore by refitting on the training series; it is only at hand when
-        # the pipeline's work folder is (the embedded, one-machine case).
+    if model.restores_by_refit:
+        # Baselines (alone or in an ensemble) restore by refitting on the training series;
+        # it is only at hand when the pipeline's work folder is (the one-machine case).
         training = _training_series(prepared)
         if training is None:
             refit = True
@@ -115,8 +115,9 @@ def _forecaster(client: Any, champion: Champion, tmp: Path, started: float) -> F
         champion=champion,
         load_seconds=time.monotonic() - started,
         forecaster=None if refit else model,
-        spec=ForecastSpec.from_run(name, prepared, scaler),
+        spec=ForecastSpec.from_run(name, prepared, scaler, params.get("members", ())),
         params=params,
+        files=files if refit else {},
         refit_per_request=refit,
     )
 

@@ -166,6 +166,7 @@ class ForecastModel(_Served):
     spec: ForecastSpec
     forecaster: Forecaster | None = None  # None: refit per request (see ``refit_per_request``)
     params: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)  # what refitting restores from
     refit_per_request: bool = False
     kind: ClassVar[str] = "forecasting"
 
@@ -188,9 +189,10 @@ class ForecastModel(_Served):
         h = spec.horizon if length is None else length
         if self.refit_per_request:
             # No training series was at hand when this version loaded: a statistical
-            # baseline (cheap, deterministic) is fitted on the history it is given.
+            # baseline (cheap, deterministic; alone or in an ensemble) is fitted on the
+            # history it is given, the rest restored from the saved files.
             model = MODELS[spec.model](**self.params)
-            model.fit(online_series(history, spec, 1))
+            model.load_state(self.files, online_series(history, spec, 1))
             times, values = forecast_history(model, spec, history, h)
         else:
             assert self.forecaster is not None

@@ -15,12 +15,15 @@ import time
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["MODELS", "Forecaster", "SeriesArrays", "season_length"]
+from millrace.exceptions import InvalidInputError
+
+__all__ = ["MODELS", "Ensemble", "Forecaster", "SeriesArrays", "model_files", "season_length"]
 
 _STATS_HISTORY = 3000  # statistical models see at most this many recent points
 _INIT_LOCK = threading.Lock()
@@ -66,6 +69,12 @@ def season_length(step: pd.Timedelta) -> int:
     return 1
 
 
+def model_files(folder: Path) -> dict[str, bytes]:
+    """A saved model's files by relative path (an ensemble keeps members in subfolders)."""
+    paths = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in paths}
+
+
 class Forecaster(ABC):
     name: ClassVar[str]
 
@@ -85,6 +94,11 @@ class Forecaster(ABC):
     def load_state(self, files: dict[str, bytes], s: SeriesArrays) -> None:
         """Restore from ``save()``; by default refit (deterministic and cheap)."""
         self.fit(s)
+
+    @property
+    def restores_by_refit(self) -> bool:
+        """Whether ``load_state`` needs the training series (it refits on it)."""
+        return type(self).load_state is Forecaster.load_state
 
 
 class Naive(Forecaster):
@@ -323,6 +337,62 @@ class LSTM(_Recurrent):
     cell = "lstm"
 
 
+class Ensemble(Forecaster):
+    """The mean of the best candidates' forecasts. ``evaluate`` builds it from trained
+    members and keeps it only when it beats each of them on validation: members whose
+    errors are not shared cancel part of each other's.
+
+    Saved as its spec plus each member's own files under ``<member>/``.
+    """
+
+    name = "ensemble"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.members: dict[str, Forecaster] = {}
+
+    @classmethod
+    def of(cls, members: dict[str, Forecaster], **params: Any) -> Ensemble:
+        ensemble = cls(**params, members=list(members))
+        ensemble.members = dict(members)
+        return ensemble
+
+    def _member(self, name: str) -> Forecaster:
+        if name not in MODELS or name == self.name:
+            raise InvalidInputError(f"an ensemble cannot hold {name!r}")
+        return MODELS[name](
+            horizon=self.params["horizon"], input_seq_len=self.params["input_seq_len"]
+        )
+
+    @property
+    def restores_by_refit(self) -> bool:
+        return any(self._member(m).restores_by_refit for m in self.params["members"])
+
+    def fit(self, s: SeriesArrays, seed: int = 0, budget_s: float | None = None) -> None:
+        raise InvalidInputError(
+            "an ensemble is built by evaluate from trained candidates; train its members"
+        )
+
+    def forecast(self, s: SeriesArrays, origin: int, h: int) -> np.ndarray:
+        return np.mean([m.forecast(s, origin, h) for m in self.members.values()], axis=0)
+
+    def save(self) -> dict[str, bytes]:
+        files = super().save()
+        for name, member in self.members.items():
+            files.update({f"{name}/{f}": data for f, data in member.save().items()})
+        return files
+
+    def load_state(self, files: dict[str, bytes], s: SeriesArrays) -> None:
+        self.params["members"] = json.loads(files["spec.json"])["params"]["members"]
+        for name in self.params["members"]:
+            prefix = f"{name}/"
+            member = self._member(name)
+            member.load_state(
+                {k.removeprefix(prefix): v for k, v in files.items() if k.startswith(prefix)}, s
+            )
+            self.members[name] = member
+
+
 MODELS: dict[str, type[Forecaster]] = {
-    m.name: m for m in (Naive, SeasonalNaive, ETS, Theta, ARIMA, ProphetModel, GRU, LSTM)
+    m.name: m for m in (Naive, SeasonalNaive, ETS, Theta, ARIMA, ProphetModel, GRU, LSTM, Ensemble)
 }

@@ -14,6 +14,7 @@ says so in ``clipped``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,12 +47,20 @@ class ForecastSpec:
     season: int
     scaler: Scaler
     clipped: bool = False
+    members: tuple[str, ...] = ()  # an ensemble's models
 
     @classmethod
-    def from_run(cls, model: str, prepared: dict[str, Any], scaler: dict[str, Any]) -> ForecastSpec:
+    def from_run(
+        cls,
+        model: str,
+        prepared: dict[str, Any],
+        scaler: dict[str, Any],
+        members: Sequence[str] = (),
+    ) -> ForecastSpec:
         cfg = prepared["config"]
         return cls(
             model=model,
+            members=tuple(members),
             target=cfg["target"],
             time_col=cfg.get("time_col", "time"),
             exog=tuple(cfg.get("exog") or ()),
@@ -72,13 +81,17 @@ class ForecastSpec:
         return [self.target, *self.exog]
 
     @property
+    def recurrent(self) -> bool:
+        return bool(RECURRENT & {self.model, *self.members})
+
+    @property
     def max_length(self) -> int:
         """Recurrent nets predict their trained horizon in one shot, and no further."""
-        return self.horizon if self.model in RECURRENT else MAX_LENGTH
+        return self.horizon if self.recurrent else MAX_LENGTH
 
     @property
     def min_history(self) -> int:
-        return max(3, self.input_seq_len) if self.model in RECURRENT else 3
+        return max(3, self.input_seq_len) if self.recurrent else 3
 
 
 def history_frame(

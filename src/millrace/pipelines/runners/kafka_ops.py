@@ -214,7 +214,7 @@ class StageOps:
         }
         if not trained:
             raise InvalidInputError(f"every candidate failed: {failed}")
-        evaluation = steps.evaluate(msg.prepared, trained, self.work)
+        evaluation = steps.evaluate(msg.prepared, trained, self.work, run.tracking_uri)
         promotion = steps.promote(
             evaluation, run.name, self.work / "registry", run.tracking_uri, run.owner
         )
@@ -240,7 +240,7 @@ class StageOps:
         run, marker = msg.run, self.work / "chain" / msg.run.run_id / "done.json"
         if marker.is_file():
             return [Outgoing(self.topics.done, run.run_id, json.loads(marker.read_text()))]
-        champion = next(t for t in msg.trained if t.name == msg.evaluation.champion)
+        champion = msg.evaluation.champion_of(msg.trained)
         inferred = steps.infer(
             msg.prepared, champion, self.work / "inference" / f"{run.name}.jsonl"
         )

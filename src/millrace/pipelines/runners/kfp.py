@@ -66,11 +66,13 @@ def evaluate_op(
     prophet: Input[Model] = None,
     gru: Input[Model] = None,
     lstm: Input[Model] = None,
+    tracking_uri: str = "",
 ) -> str:
     from millrace.pipelines.runners.kfp_ops import evaluate_into
 
     models = [naive, seasonal_naive, ets, theta, arima, prophet, gru, lstm]
-    scores = evaluate_into(prepared.path, [m.path if m else None for m in models], evaluation.path)
+    paths = [m.path if m else None for m in models]
+    scores = evaluate_into(prepared.path, paths, evaluation.path, tracking_uri)
     for key, value in scores.items():
         metrics.log_metric(key, value)
     import json as _json
@@ -129,7 +131,7 @@ def build_pipeline(models: Sequence[str] = CANDIDATES) -> Callable[..., Any]:
             for m in models
         }
         inputs = {m: t.outputs["model"] for m, t in trained.items()}
-        ev = evaluate_op(prepared=prep.outputs["prepared"], **inputs)
+        ev = evaluate_op(prepared=prep.outputs["prepared"], tracking_uri=tracking_uri, **inputs)
         infer_op(prepared=prep.outputs["prepared"], evaluation=ev.outputs["evaluation"], **inputs)
         return ev.outputs["Output"]
 

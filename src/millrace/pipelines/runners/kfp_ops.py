@@ -62,9 +62,13 @@ def _candidates(model_paths: list[str | None]) -> list[Trained]:
     return [Trained.model_validate_json((Path(p) / RECORD).read_text()) for p in model_paths if p]
 
 
-def evaluate_into(prepared_path: str, model_paths: list[str | None], out: str) -> dict[str, float]:
+def evaluate_into(
+    prepared_path: str, model_paths: list[str | None], out: str, tracking_uri: str = ""
+) -> dict[str, float]:
     """Returns the champion's test metrics, for KFP's Metrics artifact."""
-    evaluation = steps.evaluate(_read_prepared(prepared_path), _candidates(model_paths), Path(out))
+    evaluation = steps.evaluate(
+        _read_prepared(prepared_path), _candidates(model_paths), Path(out), tracking_uri or None
+    )
     _write(out, evaluation.model_dump_json())
     return {
         f"test_{k}": float(v) for k, v in evaluation.candidates[evaluation.champion]["test"].items()
@@ -75,6 +79,11 @@ def infer_into(
     prepared_path: str, evaluation_path: str, model_paths: list[str | None], out: str
 ) -> int:
     evaluation = Evaluation.model_validate_json((Path(evaluation_path) / RECORD).read_text())
-    champion = next(t for t in _candidates(model_paths) if t.name == evaluation.champion)
+    champion = evaluation.champion_of(_candidates(model_paths))
+    if champion is evaluation.ensemble:
+        # Saved inside the evaluation artifact, whose path differs from pod to pod.
+        prepared = _read_prepared(prepared_path)
+        folder = Path(evaluation_path) / "evaluations" / prepared.config_hash / champion.name
+        champion = champion.model_copy(update={"uri": str(folder)})
     Path(out).mkdir(parents=True, exist_ok=True)
     return steps.infer(_read_prepared(prepared_path), champion, Path(out) / "forecasts.jsonl")

@@ -94,11 +94,11 @@ def run_local(
         raise InvalidInputError(f"every candidate failed: {run.failed}")
     run.trained.sort(key=lambda t: list(models).index(t.name))
     progress("evaluate", "running")
-    run.evaluation = steps.evaluate(prepared, run.trained, work)
+    run.evaluation = steps.evaluate(prepared, run.trained, work, tracking_uri)
     progress("evaluate", "done")
     run.promotion = steps.promote(run.evaluation, name, work / "registry", tracking_uri, owner)
     progress("promote", "done")
-    champion = next(t for t in run.trained if t.name == run.evaluation.champion)
+    champion = run.evaluation.champion_of(run.trained)
     run.inferred = steps.infer(prepared, champion, work / "inference" / f"{name}.jsonl")
     progress("infer", "done")
     return run

@@ -1,0 +1,98 @@
+"""The ensemble candidate: the mean of the best candidates, kept only when validation says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from statsforecast.utils import AirPassengersDF
+
+from millrace.exceptions import InvalidInputError
+from millrace.ml.forecasting.data import PreprocessConfig
+from millrace.ml.forecasting.metrics import weighted_scores
+from millrace.pipelines import steps
+from millrace.pipelines.runners.local import run_local
+
+
+@pytest.fixture
+def air(tmp_path: Path) -> Path:
+    path = tmp_path / "air.csv"
+    AirPassengersDF.rename(columns={"ds": "time"})[["time", "y"]].to_csv(path, index=False)
+    return path
+
+
+def test_the_mean_of_the_best_candidates_wins_on_validation(air: Path, tmp_path: Path) -> None:
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = PreprocessConfig(target="y", horizon=6, input_seq_len=12)
+    models = ["seasonal_naive", "theta", "ets"]
+    run = run_local(air, cfg, tmp_path / "w", name="air", models=models, tracking_uri=tracking)
+    evaluation = run.evaluation
+    assert evaluation is not None and evaluation.ensemble is not None
+    assert evaluation.champion == "ensemble"
+    ensemble = evaluation.candidates["ensemble"]
+    # Members are the best singles by validation alone (the test window chose nothing).
+    singles = weighted_scores({m: evaluation.candidates[m]["validation"] for m in models})
+    ranked = sorted(singles, key=singles.__getitem__)
+    assert ensemble["members"] == ranked[: len(ensemble["members"])]
+    assert 2 <= len(ensemble["members"]) <= 3
+    assert ensemble["score"] == 1.0 and all(evaluation.candidates[m]["score"] > 1 for m in models)
+
+    # Saved and reloaded, it forecasts the mean of its members' forecasts.
+    s = steps.series(run.prepared)
+    reloaded = steps.load_model(run.prepared, evaluation.ensemble, s)
+    members = [steps.load_model(run.prepared, t, s) for t in run.trained]
+    by_name = {t.name: m for t, m in zip(run.trained, members, strict=True)}
+    origin = run.prepared.val_end
+    expected = np.mean([by_name[m].forecast(s, origin, 6) for m in ensemble["members"]], axis=0)
+    np.testing.assert_allclose(reloaded.forecast(s, origin, 6), expected)
+
+    # Promoted and inferred like any champion: registered in MLflow with its members' files.
+    assert run.promotion is not None and run.promotion.champion == "ensemble"
+    client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
+    version = client.get_model_version_by_alias("millrace.forecast.air", "champion")
+    files = {f.path for f in client.list_artifacts(version.run_id, "model")}
+    assert {f"model/{m}" for m in ensemble["members"]} | {"model/spec.json"} <= files
+    log = (tmp_path / "w" / "inference" / "air.jsonl").read_text()
+    assert log.count('"model": "ensemble"') == run.inferred > 0
+
+    # The inference server loads it from MLflow: restored from the training series where
+    # it is at hand, else refitting its baselines per request; both forecast alike.
+    import pandas as pd
+
+    from millrace.ml.registry import champion
+    from millrace.serving.loading import load_champion
+
+    live = champion(tracking, "millrace.forecast.air")
+    assert live is not None
+    local = load_champion(tracking, live)
+    history = pd.read_csv(air)
+    near = local.forecast(history, 6, "time")  # type: ignore[union-attr]
+    for prepared in (tmp_path / "w" / "prepared").iterdir():
+        (prepared / "series.npz").rename(prepared / "moved.npz")
+    remote = load_champion(tracking, live)
+    assert remote.refit_per_request and not local.refit_per_request  # type: ignore[union-attr]
+    far = remote.forecast(history, 6, "time")  # type: ignore[union-attr]
+    assert near.times == far.times
+    assert np.isfinite(far.values).all() and len(far.values) == 6
+
+
+def test_a_single_candidate_keeps_the_crown_when_the_mean_is_worse(
+    air: Path, tmp_path: Path
+) -> None:
+    cfg = PreprocessConfig(target="y", horizon=3, input_seq_len=12)
+    run = run_local(air, cfg, tmp_path / "w", name="air", models=["naive", "theta", "arima"])
+    assert run.evaluation is not None
+    assert run.evaluation.champion == "arima"
+    assert run.evaluation.candidates["ensemble"]["score"] > 1.0  # scored, shown, not chosen
+    assert run.promotion is not None and run.promotion.champion == "arima"
+
+
+def test_an_ensemble_is_built_not_trained(air: Path, tmp_path: Path) -> None:
+    prepared = steps.preprocess(air, PreprocessConfig(target="y"), tmp_path / "w")
+    with pytest.raises(InvalidInputError, match="built by evaluate"):
+        steps.train(prepared, "ensemble", tmp_path / "w")
+    one = [steps.train(prepared, "naive", tmp_path / "w")]
+    evaluation = steps.evaluate(prepared, one, tmp_path / "w")
+    assert evaluation.ensemble is None and set(evaluation.candidates) == {"naive"}
