@@ -31,6 +31,8 @@ MODULES = [
     "millrace.pipelines.runners.kafka_ops",
     "millrace.client",
     "millrace.cli.errors",
+    "millrace.pipelines.promotion",
+    "millrace.pipelines.steps",
 ]
 
 
