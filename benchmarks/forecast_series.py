@@ -219,7 +219,7 @@ def millrace(
     if prepared.val_end != len(series) - h:
         raise RuntimeError(f"{spec.name}: test window is {len(series) - prepared.val_end}, not {h}")
     assert run.evaluation is not None
-    champion = next(t for t in run.trained if t.name == run.evaluation.champion)
+    champion = run.evaluation.champion_of(run.trained)
     s = steps.series(prepared)
     pred = np.asarray(steps.load_model(prepared, champion, s).forecast(s, prepared.val_end, h))
     test_mae = {n: float(c["test"]["mae"]) for n, c in run.evaluation.candidates.items()}

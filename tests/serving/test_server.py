@@ -72,7 +72,7 @@ def test_unseen_category_and_missing_values_are_served_as_in_training(
 def test_forecasting_champion_answers_like_the_pipeline(served: ServedWorld) -> None:
     run = served.forecast
     assert run.evaluation is not None
-    champion = next(t for t in run.trained if t.name == run.evaluation.champion)
+    champion = run.evaluation.champion_of(run.trained)
     log = served.settings.home / "expected.jsonl"
     steps.infer(run.prepared, champion, log, next_horizon=True)
     expected = [json.loads(line) for line in log.read_text().splitlines()]
