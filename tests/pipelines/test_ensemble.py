@@ -7,20 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
-from statsforecast.utils import AirPassengersDF
 
 from millrace.exceptions import InvalidInputError
 from millrace.ml.forecasting.data import PreprocessConfig
 from millrace.ml.forecasting.metrics import weighted_scores
 from millrace.pipelines import steps
 from millrace.pipelines.runners.local import run_local
-
-
-@pytest.fixture
-def air(tmp_path: Path) -> Path:
-    path = tmp_path / "air.csv"
-    AirPassengersDF.rename(columns={"ds": "time"})[["time", "y"]].to_csv(path, index=False)
-    return path
 
 
 def test_the_mean_of_the_best_candidates_wins_on_validation(air: Path, tmp_path: Path) -> None:

@@ -37,13 +37,6 @@ CFG = PreprocessConfig(target="y", horizon=6, input_seq_len=12)
 
 
 @pytest.fixture
-def air(tmp_path: Path) -> Path:
-    path = tmp_path / "air.csv"
-    AirPassengersDF.rename(columns={"ds": "time"})[["time", "y"]].to_csv(path, index=False)
-    return path
-
-
-@pytest.fixture
 def topics() -> ChainTopics:
     """Topics of their own per test, on the session's broker."""
     return ChainTopics(prefix=f"t{uuid.uuid4().hex[:10]}")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from statsforecast.utils import AirPassengersDF
 
 from millrace.exceptions import ConfigError
 from millrace.ml import registry
@@ -26,13 +25,6 @@ def _settings(monkeypatch: pytest.MonkeyPatch, home: Path, **env: str) -> Settin
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return Settings()
-
-
-@pytest.fixture
-def air(tmp_path: Path) -> Path:
-    data = tmp_path / "air.csv"
-    AirPassengersDF.rename(columns={"ds": "time"})[["time", "y"]].to_csv(data, index=False)
-    return data
 
 
 def test_flags_pick_the_runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from statsforecast.utils import AirPassengersDF
 
 from millrace.exceptions import InvalidInputError
 from millrace.ml.forecasting.data import PreprocessConfig
@@ -17,13 +16,6 @@ from millrace.pipelines.runners.local import run_local
 from tests.support import SHARED
 
 LTE = SHARED / "data" / "lte"
-
-
-@pytest.fixture
-def air(tmp_path: Path) -> Path:
-    path = tmp_path / "air.csv"
-    AirPassengersDF.rename(columns={"ds": "time"})[["time", "y"]].to_csv(path, index=False)
-    return path
 
 
 def test_preprocess_is_idempotent_and_fits_only_on_training_rows(air: Path, tmp_path: Path) -> None:
