@@ -46,7 +46,8 @@ MODELS = ["naive", "theta", "arima", "gru", "lstm"]
 def station(folder: Path, name: str, work: Path) -> dict[str, dict[str, float]]:
     """NRMSE / MAE / MSE per model (averaged over down and up) and the champion's."""
     per_model: dict[str, dict[str, list[float]]] = {}
-    champions = {}
+    champions: dict[str, str] = {}
+    labels: dict[str, str] = {}
     for target in ("down", "up"):
         cfg = PreprocessConfig(
             target=target,
@@ -67,6 +68,10 @@ def station(folder: Path, name: str, work: Path) -> dict[str, dict[str, float]]:
         )
         assert run.evaluation is not None
         champions[target] = run.evaluation.champion
+        members = run.evaluation.candidates[run.evaluation.champion].get("members")
+        labels[target] = f"{target}: {run.evaluation.champion}" + (
+            f" ({'+'.join(members)})" if members else ""
+        )
         for model, result in run.evaluation.candidates.items():
             for metric in ("nrmse", "mae", "mse"):
                 per_model.setdefault(model, {}).setdefault(metric, []).append(
@@ -78,7 +83,7 @@ def station(folder: Path, name: str, work: Path) -> dict[str, dict[str, float]]:
         metric: (per_model[down][metric][0] + per_model[up][metric][1]) / 2
         for metric in ("nrmse", "mae", "mse")
     }
-    out["champion"]["models"] = f"{down}/{up}"  # type: ignore[assignment]
+    out["champion"]["models"] = ", ".join(labels.values())  # type: ignore[assignment]
     return out
 
 
@@ -94,11 +99,14 @@ def main() -> None:
             started = time.perf_counter()
             results[name] = station(args.data, name, Path(tmp))
             seconds[name] = time.perf_counter() - started
-    console = Console()
+    console = Console(width=110)  # the whole table, even when piped
     for name, models in results.items():
         table = Table(title=f"{name}: test, one step ahead ({seconds[name]:.0f} s)")
         for col in ("model", "NRMSE", "vs persistence", "MAE (mean of down/up)", "MSE"):
-            table.add_column(col, justify="right" if col != "model" else "left")
+            if col == "model":
+                table.add_column(col, overflow="fold", min_width=24)
+            else:
+                table.add_column(col, justify="right")
         naive = models["naive"]["nrmse"]
         for model, m in models.items():
             label = f"champion ({m['models']})" if model == "champion" else model
