@@ -216,3 +216,32 @@ def test_log1p_transform_fits_on_training_rows_and_round_trips(tmp_path: Path) -
     assert (forecast > 0).all() and forecast.max() < 10 * frame["up"].max()
     with pytest.raises(InvalidInputError, match="unknown transform 'sqrt'"):
         steps.preprocess(data, PreprocessConfig(target="up", transform="sqrt"), tmp_path / "x")
+
+
+@pytest.mark.parametrize("clip", ["iqr", "percentile"])
+def test_clipping_bounds_come_from_training_rows_and_spare_the_actuals(
+    tmp_path: Path, clip: str
+) -> None:
+    from millrace.ml.forecasting.online import ForecastSpec, history_frame, online_series
+
+    frame = GOOD.copy()
+    frame.loc[150, "y"] = 1000.0  # a spike in the held-out rows
+    frame.loc[20, "y"] = -50.0  # and a dip in the training rows
+    data = _write(tmp_path, frame)
+    cfg = PreprocessConfig(target="y", horizon=4, input_seq_len=8, clip=clip)
+    prepared = steps.preprocess(data, cfg, tmp_path / "w")
+    scaler = json.loads((Path(prepared.uri) / "scaler.json").read_text())
+    train = frame["y"].iloc[: prepared.train_end]
+    lo = train.quantile(0.25) - 1.5 * (train.quantile(0.75) - train.quantile(0.25))
+    expected_lo = lo if clip == "iqr" else train.quantile(0.01)
+    assert scaler["lower"]["y"] == pytest.approx(expected_lo)
+    s = steps.series(prepared)
+    assert s.y[150] == 1000.0 and s.y[20] == -50.0  # metrics score what really happened
+    assert s.unscale(s.y_scaled[[150]])[0] == pytest.approx(scaler["upper"]["y"])
+    assert s.unscale(s.y_scaled[[20]])[0] == pytest.approx(scaler["lower"]["y"])
+    # The inference server clips request history with the same saved bounds.
+    spec = ForecastSpec.from_run("naive", json.loads(prepared.model_dump_json()), scaler)
+    online = online_series(history_frame(frame.iloc[140:160], spec, "time"), spec, 4)
+    np.testing.assert_allclose(online.y_scaled, s.y_scaled[140:160])
+    with pytest.raises(InvalidInputError, match="unknown clip 'winsor'"):
+        steps.preprocess(data, PreprocessConfig(target="y", clip="winsor"), tmp_path / "x")

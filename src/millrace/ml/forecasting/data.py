@@ -46,30 +46,65 @@ TRANSFORMS = (None, "log1p")
 
 @dataclass
 class Scaler:
-    """Standard scaling per column (after log1p for the ``log`` columns), fitted on the
-    training rows only."""
+    """The models' view of the columns, fitted on the training rows only: clipped to
+    ``lower``/``upper`` (when clipping is on), log1p for the ``log`` columns, then
+    standardised. Saved whole, so the inference server repeats it on request history."""
 
     mean: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
+    lower: dict[str, float] = field(default_factory=dict)
+    upper: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, log: Sequence[str] = ()) -> Scaler:
-        logged = _log1p(frame, log)
+    def fit(
+        cls,
+        frame: pd.DataFrame,
+        log: Sequence[str] = (),
+        clip: str | None = None,
+    ) -> Scaler:
+        lower, upper = _bounds(frame, clip)
+        logged = _log1p(_clip(frame, lower, upper), log)
         std = logged.std(ddof=0).replace(0, 1.0)
         return cls(
             {c: float(v) for c, v in logged.mean().items()},
             {c: float(v) for c, v in std.items()},
             list(log),
+            lower,
+            upper,
         )
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        logged = _log1p(frame, [c for c in self.log if c in frame.columns])
+        clipped = _clip(frame, self.lower, self.upper)
+        logged = _log1p(clipped, [c for c in self.log if c in frame.columns])
         return (logged - pd.Series(self.mean)) / pd.Series(self.std)
 
     def inverse(self, values: np.ndarray, column: str) -> np.ndarray:
         out = values * self.std[column] + self.mean[column]
         return np.expm1(out) if column in self.log else out
+
+
+def _bounds(frame: pd.DataFrame, clip: str | None) -> tuple[dict[str, float], dict[str, float]]:
+    """Outlier bounds per column: Tukey's fences (``iqr``) or the 1st/99th percentiles."""
+    if clip is None:
+        return {}, {}
+    if clip == "iqr":
+        q1, q3 = frame.quantile(0.25), frame.quantile(0.75)
+        lo, hi = q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1)
+    elif clip == "percentile":
+        lo, hi = frame.quantile(0.01), frame.quantile(0.99)
+    else:
+        raise InvalidInputError(f"unknown clip {clip!r}: use iqr, percentile or none")
+    return {c: float(v) for c, v in lo.items()}, {c: float(v) for c, v in hi.items()}
+
+
+def _clip(frame: pd.DataFrame, lower: dict[str, float], upper: dict[str, float]) -> pd.DataFrame:
+    columns = [c for c in lower if c in frame.columns]
+    if not columns:
+        return frame
+    out = frame.copy()
+    out[columns] = out[columns].clip(pd.Series(lower)[columns], pd.Series(upper)[columns], axis=1)
+    return out
 
 
 def _log1p(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:

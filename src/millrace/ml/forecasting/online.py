@@ -6,10 +6,7 @@ features it was trained on. This module repeats preprocess's transformation on t
 history with the run's saved scaler and configuration (gap interpolation, target lags,
 cyclical time features, exogenous columns, the same column order), extends the time index
 by the horizon, and asks the forecaster for the points after the last row.
-
-Clipping is the one step not repeated: its bounds were fitted on the training rows and
-are not saved, so a clipped champion forecasts from unclipped history (``ForecastSpec``
-says so in ``clipped``).
+Clipping bounds and log1p come with the saved scaler, so they are repeated too.
 """
 
 from __future__ import annotations
@@ -46,7 +43,6 @@ class ForecastSpec:
     step_seconds: float
     season: int
     scaler: Scaler
-    clipped: bool = False
     members: tuple[str, ...] = ()  # an ensemble's models
 
     @classmethod
@@ -70,9 +66,12 @@ class ForecastSpec:
             step_seconds=float(prepared["step_seconds"]),
             season=int(prepared["season"]),
             scaler=Scaler(
-                mean=dict(scaler["mean"]), std=dict(scaler["std"]), log=list(scaler.get("log", []))
+                mean=dict(scaler["mean"]),
+                std=dict(scaler["std"]),
+                log=list(scaler.get("log", [])),
+                lower=dict(scaler.get("lower", {})),
+                upper=dict(scaler.get("upper", {})),
             ),
-            clipped=bool(cfg.get("clip")),
         )
 
     @property
