@@ -79,6 +79,12 @@ def test_a_single_candidate_keeps_the_crown_when_the_mean_is_worse(
     assert run.evaluation.champion == "arima"
     assert run.evaluation.candidates["ensemble"]["score"] > 1.0  # scored, shown, not chosen
     assert run.promotion is not None and run.promotion.champion == "arima"
+    # Evaluated again with other candidates, the saved ensemble holds only its new members.
+    assert set(run.evaluation.candidates["ensemble"]["members"]) == {"theta", "arima"}
+    again = steps.evaluate(run.prepared, run.trained[:2], tmp_path / "w")
+    assert again.ensemble is not None
+    saved = {p.name for p in Path(again.ensemble.uri).iterdir() if p.is_dir()}
+    assert saved == set(again.candidates["ensemble"]["members"]) == {"naive", "theta"}
 
 
 def test_an_ensemble_is_built_not_trained(air: Path, tmp_path: Path) -> None:

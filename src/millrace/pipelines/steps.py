@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -302,6 +303,7 @@ def _save_ensemble(prepared: Prepared, members: dict[str, Forecaster], out: Path
     cfg = prepared.config
     model = Ensemble.of(members, horizon=cfg["horizon"], input_seq_len=cfg["input_seq_len"])
     folder = out / model.name
+    shutil.rmtree(folder, ignore_errors=True)  # an earlier evaluation's members must not linger
     for name, data in model.save().items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
