@@ -12,6 +12,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,6 +144,34 @@ def millrace_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess
         timeout=120,
         check=False,
     )
+
+
+@contextmanager
+def millrace_up(home: Path, user_id: str, serve_port: int = 0) -> Iterator[tuple[str, str]]:
+    """``millrace up`` (API and every agent; the inference server on ``serve_port``, off at
+    0) in a fresh home on the embedded defaults, on a free port, stopped by PID. Yields the
+    API's URL and a token for ``user_id``; the process log is ``home/up.log``."""
+    env = {"MILLRACE_HOME": str(home)}
+    made = millrace_cli(env, "users", "create", user_id, "--json")
+    assert made.returncode == 0, made.stderr
+    token = json.loads(made.stdout)["token"]
+    port = free_port()
+    log = (home / "up.log").open("wb")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MILLRACE_")}
+    args = ["up", "--port", str(port), "--serve-port", str(serve_port)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "millrace", *args],
+        env={**clean, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/health", proc)
+        yield url, token
+    finally:
+        stop_pid(proc.pid)
+        log.close()
 
 
 @pytest.fixture(scope="session")

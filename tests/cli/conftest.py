@@ -8,9 +8,7 @@ whole journey takes a few seconds.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +18,8 @@ import pytest
 
 from millrace.client import Client
 from tests.agents.world import diabetes_frame
-from tests.conftest import millrace_cli
-from tests.support import free_port, stop_pid, wait_http
+from tests.conftest import millrace_cli, millrace_up
+from tests.support import free_port
 
 BUDGET = 4
 
@@ -63,26 +61,8 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("cli-home")
-    env = {"MILLRACE_HOME": str(home)}
-    made = millrace_cli(env, "users", "create", "ada", "--json")
-    assert made.returncode == 0, made.stderr
-    token = json.loads(made.stdout)["token"]
     data = home / "diabetes.csv"
     diabetes_frame().to_csv(data, index=False)
-    port, serve_port = free_port(), free_port()
-    log = (home / "up.log").open("wb")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MILLRACE_")}
-    args = ["up", "--port", str(port), "--serve-port", str(serve_port)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "millrace", *args],
-        env={**clean, **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/health", proc)
+    serve_port = free_port()
+    with millrace_up(home, "ada", serve_port) as (url, token):
         yield Stack(url, f"http://127.0.0.1:{serve_port}", "ada", token, home, data)
-    finally:
-        stop_pid(proc.pid)
-        log.close()

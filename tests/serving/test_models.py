@@ -55,16 +55,14 @@ def test_an_ensemble_refits_its_baselines_and_loads_its_nets(
 ) -> None:
     """Remote from the training series, an ensemble's baseline members refit on the
     history sent while its GRU comes from the saved weights: the pipeline's forecast."""
-    from millrace.ml.forecasting.models import Ensemble, model_files
+    from millrace.ml.forecasting.models import Ensemble, model_files, save_model
 
     data, prep, work = prepared
     trained = [steps.train(prep, name, work) for name in ("seasonal_naive", "gru")]
     members = {t.name: steps.load_model(prep, t) for t in trained}
     ensemble = Ensemble.of(members, horizon=6, input_seq_len=12)
     folder = work / "ensemble-model"
-    for name, blob in ensemble.save().items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(blob)
+    save_model(ensemble, folder)
     record = trained[0].model_copy(update={"uri": str(folder), "name": "ensemble"})
     log = work / "ensemble.jsonl"
     steps.infer(prep, record, log, next_horizon=True)

@@ -7,10 +7,6 @@ without Chromium fails here loudly.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +15,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from tests.conftest import millrace_cli
-from tests.support import REPO, free_port, stop_pid, wait_http
+from tests.conftest import millrace_up
+from tests.support import REPO
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -42,30 +38,11 @@ class UiServer:
 
 @pytest.fixture(scope="session")
 def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
-    """``millrace up`` on the embedded defaults in a fresh home, on a free port."""
+    """``millrace up`` on the embedded defaults in a fresh home, on a free port. The
+    inference server stays off: these tests never call it."""
     home = tmp_path_factory.mktemp("ui-home")
-    env = {"MILLRACE_HOME": str(home)}
-    made = millrace_cli(env, "users", "create", "ada", "--json")
-    assert made.returncode == 0, made.stderr
-    token = json.loads(made.stdout)["token"]
-    port = free_port()
-    log = (home / "up.log").open("wb")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MILLRACE_")}
-    proc = subprocess.Popen(
-        # The inference server stays off: these tests never call it, and its fixed
-        # default port would collide with other test sessions.
-        [sys.executable, "-m", "millrace", "up", "--port", str(port), "--serve-port", "0"],
-        env={**clean, **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/health", proc)
+    with millrace_up(home, "ada") as (url, token):
         yield UiServer(url, "ada", token, home)
-    finally:
-        stop_pid(proc.pid)
-        log.close()
 
 
 @pytest.fixture(scope="session")

@@ -58,15 +58,14 @@ def package(run: PipelineRun) -> list[tuple[str, io.BytesIO]]:
     assert run.evaluation is not None
     prepared = run.prepared
     champion = run.evaluation.champion_of(run.trained)
+    charted = [*run.trained, run.evaluation.ensemble] if run.evaluation.ensemble else run.trained
     files: dict[str, bytes] = {
         "prepared.json": prepared.model_dump_json(exclude={"skipped"}).encode(),
         "series.npz": (Path(prepared.uri) / "series.npz").read_bytes(),
         "scaler.json": (Path(prepared.uri) / "scaler.json").read_bytes(),
         "trained.json": champion.model_dump_json().encode(),
         "evaluation.json": run.evaluation.model_dump_json(indent=2).encode(),
-        FORECASTS_FILE: _test_forecasts(
-            prepared, [*run.trained, *filter(None, [run.evaluation.ensemble])]
-        ).encode(),
+        FORECASTS_FILE: _test_forecasts(prepared, charted).encode(),
     }
     for name, data in model_files(Path(champion.uri)).items():
         files[f"model/{name}"] = data

@@ -26,8 +26,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from millrace.cli.remote import STEPS, steps_table
 from millrace.cli.workers import start_agents
-from millrace.client import Client, step_seconds
+from millrace.client import Client
 from millrace.exceptions import MillraceError
 from millrace.settings import Settings
 from millrace.warehouse.api import create_app
@@ -40,7 +41,6 @@ __all__ = ["run_demo"]
 
 DEMO_USER = "demo"
 BUDGET_S = 20
-_STEPS = ("bias", "automl", "xai")
 
 
 def _demo_token(wh: Warehouse) -> str:
@@ -95,7 +95,7 @@ def _follow(
         tasks = {
             (label, s): progress.add_task(f"{label} {s}: waiting", total=1)
             for label in journey_ids
-            for s in _STEPS
+            for s in STEPS
         }
         deadline = time.monotonic() + timeout
         done: dict[str, dict[str, Any]] = {}
@@ -104,7 +104,7 @@ def _follow(
                 if label in done:
                     continue
                 journey = client.journey(journey_id)
-                for step in _STEPS:
+                for step in STEPS:
                     state = journey["steps"][step]["state"]
                     progress.update(
                         tasks[label, step],
@@ -120,25 +120,9 @@ def _follow(
 
 
 def _summary(journey: dict[str, Any], model: dict[str, Any], url: str) -> Table:
-    table = Table(
-        title=f"Journey {journey['id'][:8]}: {journey['state']}",
-        caption="seconds: from the step's trigger to done, waiting for a busy agent included",
-    )
-    table.add_column("step")
-    table.add_column("state")
-    table.add_column("seconds", justify="right")
-    table.add_column("output")
-    for step in _STEPS:
-        info = journey["steps"][step]
-        took = step_seconds(info)
-        seconds = f"{took:.1f}" if took is not None else ""
-        outputs = info.get("outputs", {})
-        out = {
-            "bias": f"bias report {str(outputs.get('bias_report_id', ''))[:8]}",
-            "automl": f"model {outputs.get('model_id')} v{outputs.get('model_version')}",
-            "xai": f"{len(outputs.get('reports', {}))} reports",
-        }
-        table.add_row(step, info["state"], seconds, out[step])
+    table = steps_table(journey)
+    table.title = f"Journey {journey['id'][:8]}: {journey['state']}"
+    table.caption = "seconds: from the step's trigger to done, waiting for a busy agent included"
     attrs = model["version"]["attributes"]
     table.add_row(
         "champion",

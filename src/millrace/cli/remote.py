@@ -22,6 +22,7 @@ from millrace.client import Client, step_seconds
 from millrace.exceptions import AuthError, MillraceError
 
 __all__ = [
+    "STEPS",
     "JsonOpt",
     "ServeUrlOpt",
     "TokenOpt",

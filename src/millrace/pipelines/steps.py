@@ -36,6 +36,7 @@ from millrace.ml.forecasting.models import (
     Forecaster,
     SeriesArrays,
     model_files,
+    save_model,
     season_length,
 )
 from millrace.pipelines.artifacts import Evaluation, Prepared, Trained
@@ -174,8 +175,7 @@ def train(
     elapsed = time.monotonic() - started
     out = work / "models" / prepared.config_hash / name
     out.mkdir(parents=True, exist_ok=True)
-    for file_name, data in model.save().items():
-        (out / file_name).write_bytes(data)
+    save_model(model, out)
     (out / "training_log.json").write_text(json.dumps(model.log))
     summary = {k: v for k, v in model.log.items() if k != "epochs"}
     summary["epochs"] = len(model.log.get("epochs", []))
@@ -205,12 +205,8 @@ def _origins(start: int, end: int, h: int, most: int) -> np.ndarray:
     return np.unique(np.linspace(start, last, num=min(most, last - start + 1)).astype(int))
 
 
-def _rolling(
-    model: Forecaster, s: SeriesArrays, origins: np.ndarray, h: int
-) -> tuple[np.ndarray, np.ndarray]:
-    preds = np.concatenate([model.forecast(s, int(o), h) for o in origins])
-    actual = np.concatenate([s.y[o : o + h] for o in origins])
-    return actual, preds
+def _forecasts(model: Forecaster, s: SeriesArrays, origins: np.ndarray, h: int) -> np.ndarray:
+    return np.concatenate([model.forecast(s, int(o), h) for o in origins])
 
 
 def evaluate(
@@ -228,19 +224,29 @@ def evaluate(
     h, most = prepared.config["horizon"], prepared.config["max_eval_windows"]
     val_origins = _origins(s.train_end, s.val_end, h, most)
     test_origins = _origins(s.val_end, len(s.y), h, most)
+    val_actual, test_actual = (
+        np.concatenate([s.y[o : o + h] for o in origins]) for origins in (val_origins, test_origins)
+    )
     naive_scale = float(np.mean(np.abs(np.diff(s.y[: s.train_end])))) or 1.0
+
+    def scored(val_pred: np.ndarray, test_pred: np.ndarray, uri: str) -> dict[str, Any]:
+        return {
+            "validation": forecast_metrics(val_actual, val_pred, naive_scale),
+            "test": forecast_metrics(test_actual, test_pred, naive_scale),
+            "model_uri": uri,
+        }
+
     results: dict[str, dict[str, Any]] = {}
     models: dict[str, Forecaster] = {}
     preds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for trained in candidates:
         model = models[trained.name] = load_model(prepared, trained, s)
-        val_actual, val_pred = _rolling(model, s, val_origins, h)
-        test_actual, test_pred = _rolling(model, s, test_origins, h)
-        preds[trained.name] = (val_pred, test_pred)
+        preds[trained.name] = (
+            _forecasts(model, s, val_origins, h),
+            _forecasts(model, s, test_origins, h),
+        )
         results[trained.name] = {
-            "validation": forecast_metrics(val_actual, val_pred, naive_scale),
-            "test": forecast_metrics(test_actual, test_pred, naive_scale),
-            "model_uri": trained.uri,
+            **scored(*preds[trained.name], trained.uri),
             "train_seconds": trained.train_seconds,
             "mlflow_run_id": trained.summary.get("mlflow_run_id"),
         }
@@ -251,12 +257,10 @@ def evaluate(
     )
     ensemble = None
     if members:
-        val_pred, test_pred = (np.mean([preds[m][i] for m in members], axis=0) for i in (0, 1))
         ensemble = _save_ensemble(prepared, {m: models[m] for m in members}, out)
+        mean = (np.mean([preds[m][i] for m in members], axis=0) for i in (0, 1))
         results[ensemble.name] = {
-            "validation": forecast_metrics(val_actual, val_pred, naive_scale),
-            "test": forecast_metrics(test_actual, test_pred, naive_scale),
-            "model_uri": ensemble.uri,
+            **scored(*mean, ensemble.uri),
             "train_seconds": 0.0,
             "members": members,
         }
@@ -304,9 +308,7 @@ def _save_ensemble(prepared: Prepared, members: dict[str, Forecaster], out: Path
     model = Ensemble.of(members, horizon=cfg["horizon"], input_seq_len=cfg["input_seq_len"])
     folder = out / model.name
     shutil.rmtree(folder, ignore_errors=True)  # an earlier evaluation's members must not linger
-    for name, data in model.save().items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(data)
+    save_model(model, folder)
     return Trained(uri=str(folder), name=model.name, params=model.params, train_seconds=0.0)
 
 

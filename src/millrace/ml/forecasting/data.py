@@ -79,10 +79,6 @@ class Scaler:
         logged = _log1p(clipped, [c for c in self.log if c in frame.columns])
         return (logged - pd.Series(self.mean)) / pd.Series(self.std)
 
-    def inverse(self, values: np.ndarray, column: str) -> np.ndarray:
-        out = values * self.std[column] + self.mean[column]
-        return np.expm1(out) if column in self.log else out
-
 
 def _bounds(frame: pd.DataFrame, clip: str | None) -> tuple[dict[str, float], dict[str, float]]:
     """Outlier bounds per column: Tukey's fences (``iqr``) or the 1st/99th percentiles."""

@@ -23,7 +23,15 @@ import pandas as pd
 
 from millrace.exceptions import InvalidInputError
 
-__all__ = ["MODELS", "Ensemble", "Forecaster", "SeriesArrays", "model_files", "season_length"]
+__all__ = [
+    "MODELS",
+    "Ensemble",
+    "Forecaster",
+    "SeriesArrays",
+    "model_files",
+    "save_model",
+    "season_length",
+]
 
 _STATS_HISTORY = 3000  # statistical models see at most this many recent points
 _INIT_LOCK = threading.Lock()
@@ -73,6 +81,13 @@ def model_files(folder: Path) -> dict[str, bytes]:
     """A saved model's files by relative path (an ensemble keeps members in subfolders)."""
     paths = sorted(p for p in folder.rglob("*") if p.is_file())
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in paths}
+
+
+def save_model(model: Forecaster, folder: Path) -> None:
+    """Write ``model.save()`` under ``folder``, which ``model_files`` reads back."""
+    for name, data in model.save().items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
 
 
 class Forecaster(ABC):

@@ -78,12 +78,12 @@ def evaluate_into(
 def infer_into(
     prepared_path: str, evaluation_path: str, model_paths: list[str | None], out: str
 ) -> int:
+    prepared = _read_prepared(prepared_path)
     evaluation = Evaluation.model_validate_json((Path(evaluation_path) / RECORD).read_text())
     champion = evaluation.champion_of(_candidates(model_paths))
     if champion is evaluation.ensemble:
         # Saved inside the evaluation artifact, whose path differs from pod to pod.
-        prepared = _read_prepared(prepared_path)
         folder = Path(evaluation_path) / "evaluations" / prepared.config_hash / champion.name
         champion = champion.model_copy(update={"uri": str(folder)})
     Path(out).mkdir(parents=True, exist_ok=True)
-    return steps.infer(_read_prepared(prepared_path), champion, Path(out) / "forecasts.jsonl")
+    return steps.infer(prepared, champion, Path(out) / "forecasts.jsonl")
