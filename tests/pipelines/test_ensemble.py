@@ -32,9 +32,9 @@ def test_the_mean_of_the_best_candidates_wins_on_validation(air: Path, tmp_path:
     assert ensemble["score"] == 1.0 and all(evaluation.candidates[m]["score"] > 1 for m in models)
 
     # Saved and reloaded, it forecasts the mean of its members' forecasts.
-    s = steps.series(run.prepared)
-    reloaded = steps.load_model(run.prepared, evaluation.ensemble, s)
-    members = [steps.load_model(run.prepared, t, s) for t in run.trained]
+    [s] = steps.series(run.prepared)
+    reloaded = steps.load_model(run.prepared, evaluation.ensemble, [s])
+    members = [steps.load_model(run.prepared, t, [s]) for t in run.trained]
     by_name = {t.name: m for t, m in zip(run.trained, members, strict=True)}
     origin = run.prepared.val_end
     expected = np.mean([by_name[m].forecast(s, origin, 6) for m in ensemble["members"]], axis=0)

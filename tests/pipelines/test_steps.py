@@ -59,7 +59,7 @@ def test_air_passengers_champion_is_chosen_on_validation(air: Path, tmp_path: Pa
     log = (tmp_path / "work" / "inference" / "air.jsonl").read_text().splitlines()
     assert len(log) == run.inferred > 0
     first = json.loads(log[0])
-    assert set(first) == {"ts", "prediction", "actual", "error", "model"}
+    assert set(first) == {"ts", "prediction", "actual", "error", "model", "target"}
 
 
 def test_lte_station_with_neural_models_and_test_file(tmp_path: Path) -> None:
@@ -201,7 +201,7 @@ def test_log1p_transform_fits_on_training_rows_and_round_trips(tmp_path: Path) -
     assert scaler["log"] == ["up", "down"]
     train_up = frame["up"].iloc[: prepared.train_end]
     assert scaler["mean"]["up"] == pytest.approx(np.log1p(train_up).mean())
-    s = steps.series(prepared)
+    [s] = steps.series(prepared)
     assert s.target_log
     assert np.allclose(s.y, frame["up"])  # the original scale, for metrics and baselines
     assert np.allclose(s.unscale(s.y_scaled), s.y, rtol=1e-9)
@@ -235,7 +235,7 @@ def test_clipping_bounds_come_from_training_rows_and_spare_the_actuals(
     lo = train.quantile(0.25) - 1.5 * (train.quantile(0.75) - train.quantile(0.25))
     expected_lo = lo if clip == "iqr" else train.quantile(0.01)
     assert scaler["lower"]["y"] == pytest.approx(expected_lo)
-    s = steps.series(prepared)
+    [s] = steps.series(prepared)
     assert s.y[150] == 1000.0 and s.y[20] == -50.0  # metrics score what really happened
     assert s.unscale(s.y_scaled[[150]])[0] == pytest.approx(scaler["upper"]["y"])
     assert s.unscale(s.y_scaled[[20]])[0] == pytest.approx(scaler["lower"]["y"])

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import mlflow
 
 from millrace.ml import registry
-from tests.serving.conftest import ServedWorld
+from millrace.ml.forecasting.data import PreprocessConfig
+from millrace.pipelines.runners.local import run_local
+from tests.serving.conftest import ServedWorld, air_with_exog
 
 
 def test_an_unloadable_champion_is_a_503_with_the_reason(served: ServedWorld) -> None:
@@ -31,3 +34,30 @@ def test_an_unloadable_champion_is_a_503_with_the_reason(served: ServedWorld) ->
         assert c.get("/v2/models/credit").status_code == 200
         metrics = c.get("/metrics").text
     assert 'millrace_model_load_failures_total{model="millrace.alice.broken"} 1.0' in metrics
+
+
+def test_a_multi_target_forecaster_is_refused_with_the_reason(
+    served: ServedWorld, tmp_path: Path
+) -> None:
+    """A request holds one series and gets one forecast back; a forecaster of several
+    targets is batch-only, and says so instead of forecasting the wrong shape."""
+    data = tmp_path / "air.csv"
+    air_with_exog().assign(promo=lambda f: f["promo"] + 20).to_csv(data, index=False)
+    cfg = PreprocessConfig(target="y", extra_targets=("promo",), horizon=6, input_seq_len=12)
+    run_local(
+        data,
+        cfg,
+        tmp_path / "pipeline",
+        name="air2",
+        models=["naive"],
+        tracking_uri=served.tracking_uri,
+        owner="alice",
+    )
+    with served.client() as c:
+        deadline = time.monotonic() + 30
+        while (r := c.get("/v2/models/air2")).status_code == 404:
+            assert time.monotonic() < deadline, "the watcher never tried the new champion"
+            time.sleep(0.1)
+        assert r.status_code == 503, r.text
+        assert "forecasts several targets" in r.json()["detail"]
+        assert c.get("/v2/models/air").status_code == 200

@@ -180,15 +180,16 @@ def _explain_forecaster(
         trained = Trained.model_validate_json(files["trained.json"]).model_copy(
             update={"uri": str(model_dir)}
         )
-        s = steps.series(prepared)
-        model = steps.load_model(prepared, trained, s)
+        units = steps.series(prepared)
+        model = steps.load_model(prepared, trained, units)
         cfg = prepared.config
+        s = units[0]  # the first target of the first series: journeys forecast one target
         exp = explain_forecaster(
             model,
             s,
             horizon=int(cfg["horizon"]),
             window=int(cfg["input_seq_len"]),
-            feature_names=feature_names(s.x.shape[1], list(cfg.get("exog", []))),
+            feature_names=feature_names(s.x.shape[1], prepared.columns),
         )
     title = f"{dataset_id} v{dataset_version} / {p['model_id']} {p['version']}"
     reports = render_forecast_reports(exp=exp, info=attrs, title=title, target=cfg["target"])

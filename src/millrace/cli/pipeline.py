@@ -32,8 +32,11 @@ def _work() -> Path:
 @pipeline_app.command("run")
 def run(
     data: Annotated[Path, typer.Option(help="CSV or Parquet with a time column")],
-    target: Annotated[str, typer.Option(help="The column to forecast")],
+    target: Annotated[str, typer.Option(help="The column(s) to forecast, comma-separated")],
     time_col: Annotated[str, typer.Option("--time-col")] = "time",
+    id_col: Annotated[
+        str | None, typer.Option("--id-col", help="A panel: one series per value of this column")
+    ] = None,
     horizon: Annotated[int, typer.Option(help="Steps to forecast at once")] = 12,
     input_seq_len: Annotated[int, typer.Option(help="Window the GRU/LSTM see")] = 24,
     models: Annotated[str, typer.Option(help="Comma-separated candidates")] = (
@@ -50,7 +53,7 @@ def run(
 ) -> None:
     """Preprocess, train every candidate in parallel, evaluate, promote and infer.
 
-    Example: millrace pipeline run --data ElBorn.csv --test ElBorn_test.csv --target down
+    Example: millrace pipeline run --data ElBorn.csv --test ElBorn_test.csv --target down,up
     """
     from millrace.cli.main import load_settings
     from millrace.ml.forecasting.data import PreprocessConfig
@@ -66,8 +69,11 @@ def run(
         assert settings.kafka_bootstrap is not None
 
         runner = partial(run_kafka_chain, bootstrap=settings.kafka_bootstrap)
+    first, *extra = [c.strip() for c in target.split(",") if c.strip()] or [""]
     cfg = PreprocessConfig(
-        target=target,
+        target=first,
+        extra_targets=tuple(extra),
+        id_col=id_col,
         time_col=time_col,
         horizon=horizon,
         input_seq_len=input_seq_len,
@@ -92,7 +98,7 @@ def run(
             data,
             cfg,
             _work(),
-            name=name or target,
+            name=name or first,
             models=[m.strip() for m in models.split(",") if m.strip()],
             test=test,
             budget_s=budget,
@@ -127,6 +133,9 @@ def run(
         )
     for model, error in result.failed.items():
         table.add_row(model, "failed", error[:60], "", "", "", "", "")
+    n_series = result.evaluation.windows.get("series", 1)
+    if n_series > 1:
+        table.caption = f"errors: the mean over {n_series} series (target x id)"
     console.print(table)
     console.print(f"{result.inferred} forecasts appended to the inference log.")
 

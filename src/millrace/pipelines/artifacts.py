@@ -10,7 +10,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-__all__ = ["Evaluation", "Prepared", "Promotion", "Trained"]
+__all__ = ["Evaluation", "Prepared", "Promotion", "SeriesSplit", "Trained"]
+
+
+class SeriesSplit(BaseModel):
+    """Where one series of a panel sits in the prepared arrays, and its split."""
+
+    key: str
+    n: int
+    train_end: int
+    val_end: int
 
 
 class Prepared(BaseModel):
@@ -23,6 +32,9 @@ class Prepared(BaseModel):
     val_end: int
     step_seconds: float
     season: int
+    # A panel's series in order (``n``, ``train_end`` and ``val_end`` above are the first
+    # one's); empty for a single series.
+    series: list[SeriesSplit] = []
     skipped: bool = False
 
 

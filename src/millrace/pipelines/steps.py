@@ -14,7 +14,7 @@ import hashlib
 import json
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,9 @@ from millrace.ml.forecasting.data import (
     TRANSFORMS,
     PreprocessConfig,
     Scaler,
-    load_series,
+    load_panel,
     time_features,
 )
-from millrace.ml.forecasting.metrics import forecast_metrics, weighted_scores
 from millrace.ml.forecasting.models import (
     MODELS,
     Ensemble,
@@ -39,8 +38,15 @@ from millrace.ml.forecasting.models import (
     save_model,
     season_length,
 )
-from millrace.pipelines.artifacts import Evaluation, Prepared, Trained
+from millrace.pipelines.artifacts import Evaluation, Prepared, SeriesSplit, Trained
 from millrace.pipelines.promotion import promote, rollback
+from millrace.pipelines.scoring import (
+    Preds,
+    Windows,
+    ensemble_members,
+    mean_forecast,
+    selection_scores,
+)
 
 __all__ = [
     "evaluate",
@@ -75,82 +81,142 @@ def preprocess(data: Path, cfg: PreprocessConfig, work: Path, test: Path | None 
     meta_file = out / "prepared.json"
     if meta_file.is_file():
         return Prepared.model_validate({**json.loads(meta_file.read_text()), "skipped": True})
-    frame, step = load_series(data, cfg, parts=2 if test is not None else 3)
+    panel, step = load_panel(data, cfg, parts=2 if test is not None else 3)
+    tails: dict[str, pd.DataFrame] = {}
     if test is not None:
-        tail, test_step = load_series(test, cfg, parts=0)
-        if tail.index[0] <= frame.index[-1]:
-            raise InvalidInputError("the test file must continue after the training file")
+        tails, test_step = load_panel(test, cfg, parts=0)
+        if set(tails) != set(panel):
+            raise InvalidInputError(
+                f"the test file holds series {sorted(tails)[:5]}, the data {sorted(panel)[:5]}"
+            )
         if test_step != step:
             raise InvalidInputError(f"the test file steps by {test_step}, the data by {step}")
+    parts = [_prepare(k, frame, tails.get(k), cfg) for k, frame in panel.items()]
+    out.mkdir(parents=True, exist_ok=True)
+    # NumPy's own format (no pickle): pyarrow's thread pool can abort a short-lived KFP
+    # component process at exit ("terminate called without an active exception").
+    np.savez(
+        out / "series.npz",
+        y=np.concatenate([p.y for p in parts]),
+        x=np.concatenate([p.x for p in parts]),
+        times=np.concatenate([p.times.asi8 for p in parts]),
+    )
+    scalers = {p.key: asdict(p.scaler) for p in parts}
+    # One series keeps the plain scaler format the inference server reads.
+    (out / "scaler.json").write_text(
+        json.dumps(scalers[""] if cfg.id_col is None else {"series": scalers})
+    )
+    first = parts[0]
+    prepared = Prepared(
+        uri=str(out),
+        config_hash=key,
+        config=asdict(cfg),
+        columns=[*cfg.targets, *cfg.exog],
+        n=first.n,
+        train_end=first.train_end,
+        val_end=first.val_end,
+        step_seconds=step.total_seconds(),
+        season=season_length(step),
+        series=[
+            SeriesSplit(key=p.key, n=p.n, train_end=p.train_end, val_end=p.val_end) for p in parts
+        ]
+        if cfg.id_col is not None
+        else [],
+    )
+    meta_file.write_text(prepared.model_dump_json(exclude={"skipped"}))
+    return prepared
+
+
+@dataclass
+class _Part:
+    key: str
+    y: np.ndarray  # (n, targets), original scale
+    x: np.ndarray  # (n, features): scaled targets, exog and lags, then time features
+    times: pd.DatetimeIndex
+    scaler: Scaler
+    train_end: int
+    val_end: int
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+
+def _prepare(
+    key: str, frame: pd.DataFrame, tail: pd.DataFrame | None, cfg: PreprocessConfig
+) -> _Part:
+    """One series split by time, imputed, lagged and scaled on its own training rows."""
+    if tail is not None:
+        if tail.index[0] <= frame.index[-1]:
+            where = f" (series {key!r})" if key else ""
+            raise InvalidInputError(f"the test file must continue after the training file{where}")
         frame = pd.concat([frame, tail])
         val_end = len(frame) - len(tail)
         train_end = int(val_end * (1 - cfg.val_share))
     else:
         val_end = int(len(frame) * (1 - cfg.test_share))
         train_end = int(len(frame) * (1 - cfg.test_share - cfg.val_share))
-    columns = [cfg.target, *cfg.exog]
+    targets = list(cfg.targets)
+    columns = [*targets, *cfg.exog]
     frame[columns] = frame[columns].interpolate(limit_direction="both")
-    for lag in range(1, cfg.lags + 1):
-        frame[f"{cfg.target}_lag{lag}"] = frame[cfg.target].shift(lag).bfill()
-    features = [c for c in frame.columns if c != cfg.target]
+    for target in targets:
+        for lag in range(1, cfg.lags + 1):
+            frame[f"{target}_lag{lag}"] = frame[target].shift(lag).bfill()
+    features = [c for c in frame.columns if c not in targets]
     train = frame.iloc[:train_end]
     logged = [c for c in frame.columns if cfg.transform and (train[c] >= 0).all()]
     # Clipping and log1p shape what the models see; ``y`` stays the original series, which
     # baselines fit and every metric scores (clipped test actuals would flatter them).
     scaler = Scaler.fit(train, log=logged, clip=cfg.clip)
     scaled = scaler.transform(frame)
-    table = pd.concat(
-        [
-            frame[[cfg.target]].rename(columns={cfg.target: "y"}),
-            scaled[[cfg.target]].rename(columns={cfg.target: "y_scaled"}),
-            scaled[features].add_prefix("x_"),
-            time_features(frame.index).add_prefix("x_"),
-        ],
-        axis=1,
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    # NumPy's own format (no pickle): pyarrow's thread pool can abort a short-lived KFP
-    # component process at exit ("terminate called without an active exception").
-    np.savez(
-        out / "series.npz",
-        y=table["y"].to_numpy(float),
-        y_scaled=table["y_scaled"].to_numpy(float),
-        x=table[[c for c in table.columns if c.startswith("x_")]].to_numpy(float),
-        times=table.index.asi8,
-    )
-    (out / "scaler.json").write_text(json.dumps(asdict(scaler)))
-    prepared = Prepared(
-        uri=str(out),
-        config_hash=key,
-        config=asdict(cfg),
-        columns=columns,
-        n=len(table),
+    x = pd.concat([scaled[targets + features], time_features(frame.index)], axis=1)
+    return _Part(
+        key=key,
+        y=frame[targets].to_numpy(float),
+        x=x.to_numpy(float),
+        times=pd.DatetimeIndex(frame.index),
+        scaler=scaler,
         train_end=train_end,
         val_end=val_end,
-        step_seconds=step.total_seconds(),
-        season=season_length(step),
     )
-    meta_file.write_text(prepared.model_dump_json(exclude={"skipped"}))
-    return prepared
 
 
-def series(prepared: Prepared) -> SeriesArrays:
+def series(prepared: Prepared) -> list[SeriesArrays]:
+    """Every target of every series, as the models see them."""
     with np.load(Path(prepared.uri) / "series.npz", allow_pickle=False) as arrays:
         table = {k: arrays[k] for k in arrays.files}
-    scaler = json.loads((Path(prepared.uri) / "scaler.json").read_text())
-    target = prepared.config["target"]
-    return SeriesArrays(
-        y=table["y"],
-        y_scaled=table["y_scaled"],
-        x=table["x"],
-        times=pd.DatetimeIndex(pd.to_datetime(table["times"])),
-        train_end=prepared.train_end,
-        val_end=prepared.val_end,
-        season=prepared.season,
-        target_mean=scaler["mean"][target],
-        target_std=scaler["std"][target],
-        target_log=target in scaler.get("log", []),
-    )
+    saved = json.loads((Path(prepared.uri) / "scaler.json").read_text())
+    scalers = saved.get("series", {"": saved})
+    targets = [prepared.config["target"], *prepared.config.get("extra_targets", ())]
+    splits = prepared.series or [
+        SeriesSplit(key="", n=prepared.n, train_end=prepared.train_end, val_end=prepared.val_end)
+    ]
+    times = pd.DatetimeIndex(pd.to_datetime(table["times"]))
+    units, start = [], 0
+    for split in splits:
+        rows = slice(start, start + split.n)
+        start += split.n
+        scaler, x = scalers[split.key], table["x"][rows]
+        for j, target in enumerate(targets):
+            units.append(
+                SeriesArrays(
+                    y=table["y"][rows, j],
+                    y_scaled=x[:, j],
+                    x=x,
+                    times=times[rows],
+                    train_end=split.train_end,
+                    val_end=split.val_end,
+                    season=prepared.season,
+                    target_mean=scaler["mean"][target],
+                    target_std=scaler["std"][target],
+                    target_log=target in scaler.get("log", []),
+                    key=split.key,
+                    target=target,
+                    target_index=j,
+                    n_targets=len(targets),
+                )
+            )
+    return units
 
 
 def _model(prepared: Prepared, name: str) -> Forecaster:
@@ -192,21 +258,12 @@ def train(
     )
 
 
-def load_model(prepared: Prepared, trained: Trained, s: SeriesArrays | None = None) -> Forecaster:
+def load_model(
+    prepared: Prepared, trained: Trained, units: list[SeriesArrays] | None = None
+) -> Forecaster:
     model = _model(prepared, trained.name)
-    model.load_state(model_files(Path(trained.uri)), s or series(prepared))
+    model.load_state(model_files(Path(trained.uri)), units or series(prepared))
     return model
-
-
-def _origins(start: int, end: int, h: int, most: int) -> np.ndarray:
-    last = end - h
-    if last < start:
-        raise InvalidInputError("the evaluation window is shorter than the horizon")
-    return np.unique(np.linspace(start, last, num=min(most, last - start + 1)).astype(int))
-
-
-def _forecasts(model: Forecaster, s: SeriesArrays, origins: np.ndarray, h: int) -> np.ndarray:
-    return np.concatenate([model.forecast(s, int(o), h) for o in origins])
 
 
 def evaluate(
@@ -220,51 +277,32 @@ def evaluate(
     The mean of the best two to four candidates (by validation) competes too, as
     ``ensemble``; it is saved beside the evaluation and, if it wins, logged to MLflow.
     """
-    s = series(prepared)
-    h, most = prepared.config["horizon"], prepared.config["max_eval_windows"]
-    val_origins = _origins(s.train_end, s.val_end, h, most)
-    test_origins = _origins(s.val_end, len(s.y), h, most)
-    val_actual, test_actual = (
-        np.concatenate([s.y[o : o + h] for o in origins]) for origins in (val_origins, test_origins)
-    )
-    naive_scale = float(np.mean(np.abs(np.diff(s.y[: s.train_end])))) or 1.0
-
-    def scored(val_pred: np.ndarray, test_pred: np.ndarray, uri: str) -> dict[str, Any]:
-        return {
-            "validation": forecast_metrics(val_actual, val_pred, naive_scale),
-            "test": forecast_metrics(test_actual, test_pred, naive_scale),
-            "model_uri": uri,
-        }
-
+    units = series(prepared)
+    windows = Windows(units, prepared.config["horizon"], prepared.config["max_eval_windows"])
     results: dict[str, dict[str, Any]] = {}
     models: dict[str, Forecaster] = {}
-    preds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    preds: dict[str, Preds] = {}
     for trained in candidates:
-        model = models[trained.name] = load_model(prepared, trained, s)
-        preds[trained.name] = (
-            _forecasts(model, s, val_origins, h),
-            _forecasts(model, s, test_origins, h),
-        )
+        model = models[trained.name] = load_model(prepared, trained, units)
+        preds[trained.name] = windows.forecasts(model)
         results[trained.name] = {
-            **scored(*preds[trained.name], trained.uri),
+            **windows.scored(preds[trained.name], trained.uri),
             "train_seconds": trained.train_seconds,
             "mlflow_run_id": trained.summary.get("mlflow_run_id"),
         }
     out = work / "evaluations" / prepared.config_hash
     out.mkdir(parents=True, exist_ok=True)
-    members = _ensemble_members(
-        {n: r["validation"] for n, r in results.items()}, preds, val_actual, naive_scale
-    )
+    members = ensemble_members(windows, preds)
     ensemble = None
     if members:
         ensemble = _save_ensemble(prepared, {m: models[m] for m in members}, out)
-        mean = (np.mean([preds[m][i] for m in members], axis=0) for i in (0, 1))
+        preds[ensemble.name] = mean_forecast(preds, members)
         results[ensemble.name] = {
-            **scored(*mean, ensemble.uri),
+            **windows.scored(preds[ensemble.name], ensemble.uri),
             "train_seconds": 0.0,
             "members": members,
         }
-    scores = weighted_scores({n: r["validation"] for n, r in results.items()})
+    scores = selection_scores({n: windows.validation(p) for n, p in preds.items()})
     for name, score in scores.items():
         results[name]["score"] = round(score, 6)
     champion = min(scores, key=scores.__getitem__)
@@ -276,31 +314,16 @@ def evaluate(
         uri=str(out),
         champion=champion,
         candidates=results,
-        windows={"validation": len(val_origins), "test": len(test_origins), "horizon": h},
+        windows={
+            "validation": len(windows.origins[0][0]),
+            "test": len(windows.origins[0][1]),
+            "horizon": windows.h,
+            "series": len(units),
+        },
         ensemble=ensemble,
     )
     (out / "evaluation.json").write_text(evaluation.model_dump_json(indent=2))
     return evaluation
-
-
-def _ensemble_members(
-    validation: dict[str, dict[str, float]],
-    preds: dict[str, tuple[np.ndarray, np.ndarray]],
-    actual: np.ndarray,
-    scale: float,
-    most: int = 4,
-) -> list[str]:
-    """The best k candidates (2 <= k <= ``most``) whose mean scores best on validation."""
-    scores = weighted_scores(validation)
-    ranked = sorted(scores, key=scores.__getitem__)
-    tried = {
-        k: forecast_metrics(actual, np.mean([preds[m][0] for m in ranked[:k]], axis=0), scale)
-        for k in range(2, min(most, len(ranked)) + 1)
-    }
-    if not tried:
-        return []
-    by_k = weighted_scores({str(k): m for k, m in tried.items()})
-    return ranked[: int(min(by_k, key=by_k.__getitem__))]
 
 
 def _save_ensemble(prepared: Prepared, members: dict[str, Forecaster], out: Path) -> Trained:
@@ -338,41 +361,37 @@ def _log_model(
 
 
 def infer(prepared: Prepared, trained: Trained, log_path: Path, next_horizon: bool = False) -> int:
-    """Forecast the test window (or the horizon after the data) into a JSON-lines log.
+    """Forecast the test window (or the horizon after the data) into a JSON-lines log, a
+    line per point of every target of every series.
 
     The log is opened for append and written once per batch: never downloaded and
     re-uploaded whole.
     """
-    s = series(prepared)
-    model = load_model(prepared, trained, s)
+    units = series(prepared)
+    model = load_model(prepared, trained, units)
     h = prepared.config["horizon"]
     lines: list[str] = []
-    if next_horizon:
-        freq = pd.infer_freq(s.times[-min(len(s.times), 50) :]) or pd.Timedelta(
-            seconds=prepared.step_seconds
-        )
-        future = pd.date_range(s.times[-1], periods=h + 1, freq=freq)[1:]
-        s.times = s.times.append(future)
-        pred = model.forecast(s, len(s.y), h)
-        lines = [
-            json.dumps({"ts": t.isoformat(), "prediction": float(p), "model": trained.name})
-            for t, p in zip(future, pred, strict=True)
-        ]
-    else:
+    for s in units:
+        tag = {"target": s.target, **({"series": s.key} if s.key else {}), "model": trained.name}
+        if next_horizon:
+            freq = pd.infer_freq(s.times[-min(len(s.times), 50) :]) or pd.Timedelta(
+                seconds=prepared.step_seconds
+            )
+            future = pd.date_range(s.times[-1], periods=h + 1, freq=freq)[1:]
+            s.times = s.times.append(future)
+            pred = model.forecast(s, len(s.y), h)
+            lines += [
+                json.dumps({"ts": t.isoformat(), "prediction": float(p), **tag})
+                for t, p in zip(future, pred, strict=True)
+            ]
+            continue
         for origin in range(s.val_end, len(s.y) - h + 1, h):
             pred = model.forecast(s, origin, h)
             for i, p in enumerate(pred):
                 actual = float(s.y[origin + i])
+                point = {"ts": s.times[origin + i].isoformat(), "prediction": float(p)}
                 lines.append(
-                    json.dumps(
-                        {
-                            "ts": s.times[origin + i].isoformat(),
-                            "prediction": float(p),
-                            "actual": actual,
-                            "error": float(p) - actual,
-                            "model": trained.name,
-                        }
-                    )
+                    json.dumps({**point, "actual": actual, "error": float(p) - actual, **tag})
                 )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("a") as log:

@@ -92,6 +92,15 @@ def _forecaster(client: Any, champion: Champion, tmp: Path, started: float) -> F
     scaler = json.loads(
         Path(client.download_artifacts(run, "preprocess/scaler.json", str(tmp))).read_text()
     )
+    cfg = prepared["config"]
+    if cfg.get("extra_targets") or cfg.get("id_col"):
+        # A request carries one series' history and gets one forecast back; panels and
+        # multi-target forecasters are forecast in batch by ``millrace pipeline``.
+        raise InvalidInputError(
+            f"{champion.name} v{champion.version} forecasts "
+            + ("a panel of series" if cfg.get("id_col") else "several targets")
+            + "; the inference server serves single-series, single-target forecasters"
+        )
     files = model_files(folder)
     if "spec.json" not in files:
         raise InvalidInputError(f"{champion.name} v{champion.version} has no model/spec.json")
@@ -122,7 +131,7 @@ def _forecaster(client: Any, champion: Champion, tmp: Path, started: float) -> F
     )
 
 
-def _training_series(prepared: dict[str, Any]) -> SeriesArrays | None:
+def _training_series(prepared: dict[str, Any]) -> list[SeriesArrays] | None:
     from millrace.pipelines.artifacts import Prepared
     from millrace.pipelines.steps import series
 

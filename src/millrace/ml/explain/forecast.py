@@ -48,8 +48,9 @@ def _origins(s: SeriesArrays, need: int) -> np.ndarray:
 
 def _occluded(s: SeriesArrays, index: int) -> SeriesArrays:
     out = copy.copy(s)
-    out.y, out.y_scaled = s.y.copy(), s.y_scaled.copy()
+    out.y, out.y_scaled, out.x = s.y.copy(), s.y_scaled.copy(), s.x.copy()
     out.y[index], out.y_scaled[index] = float(s.unscale(np.zeros(1))[0]), 0.0
+    out.x[index, s.target_index] = 0.0  # the neural models read the target from x
     return out
 
 
@@ -119,11 +120,13 @@ def explain_forecaster(
     return exp
 
 
-def feature_names(n_columns: int, exog: list[str]) -> list[str]:
+def feature_names(n_columns: int, columns: list[str]) -> list[str]:
+    """Names for ``SeriesArrays.x``'s columns: the targets and exogenous ``columns`` in
+    order, then lags (unnamed), then the time features."""
     time = [
         f"{p}_{f}" for p in ("minute_of_day", "day_of_week", "day_of_year") for f in ("sin", "cos")
     ]
     other = n_columns - len(time)
     base = [f"x{i}" for i in range(max(0, other))]
-    base[: len(exog)] = exog[: len(base)]
+    base[: len(columns)] = columns[: len(base)]
     return [*base, *time][:n_columns]

@@ -18,7 +18,7 @@ import pandas as pd
 
 from millrace.exceptions import InvalidInputError
 
-__all__ = ["TRANSFORMS", "PreprocessConfig", "Scaler", "Split", "load_series", "time_features"]
+__all__ = ["TRANSFORMS", "PreprocessConfig", "Scaler", "Split", "load_panel", "time_features"]
 
 _IRREGULAR_TOLERANCE = 0.01  # share of steps allowed to differ from the usual step
 
@@ -26,6 +26,12 @@ _IRREGULAR_TOLERANCE = 0.01  # share of steps allowed to differ from the usual s
 @dataclass(frozen=True)
 class PreprocessConfig:
     target: str
+    # More columns to forecast beside ``target``: the neural models predict all of them at
+    # once from the same window; every other model fits each target on its own.
+    extra_targets: tuple[str, ...] = ()
+    # A panel: one series per value of this column, all sharing the step and the columns.
+    # The neural models learn from every series' windows; the others fit each series alone.
+    id_col: str | None = None
     time_col: str = "time"
     exog: tuple[str, ...] = ()
     horizon: int = 12
@@ -39,6 +45,10 @@ class PreprocessConfig:
     # with rare huge spikes otherwise spend the whole MSE loss on the spikes and forecast
     # the calm stretches coarsely; statistical models and metrics keep the original scale.
     transform: str | None = None
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return (self.target, *self.extra_targets)
 
 
 TRANSFORMS = (None, "log1p")
@@ -129,12 +139,13 @@ def _read(path: Path) -> pd.DataFrame:
         raise InvalidInputError(f"cannot read {path.name}: {exc}") from None
 
 
-def load_series(
+def load_panel(
     path: Path, cfg: PreprocessConfig, parts: int = 3
-) -> tuple[pd.DataFrame, pd.Timedelta]:
-    """The frame indexed by time, checked; and its step.
+) -> tuple[dict[str, pd.DataFrame], pd.Timedelta]:
+    """Each series of the file (one per ``id_col`` value, else the one under ``""``)
+    indexed by time and checked; and the step they share.
 
-    ``parts`` is how many of train, validation and test the file must hold: 3 alone, 2
+    ``parts`` is how many of train, validation and test each series must hold: 3 alone, 2
     beside a ``_test`` file, 0 for the test file itself (which needs one horizon only).
     """
     frame = _read(path)
@@ -143,9 +154,43 @@ def load_series(
             f"{path.name} has no time column {cfg.time_col!r} "
             f"(columns: {', '.join(map(str, frame.columns[:20]))})"
         )
-    for col in (cfg.target, *cfg.exog):
+    columns = [*cfg.targets, *cfg.exog]
+    if len(set(columns)) < len(columns) or cfg.time_col in columns:
+        raise InvalidInputError(f"a column is named twice among time, targets and exog: {columns}")
+    for col in (*columns, *([cfg.id_col] if cfg.id_col else [])):
         if col not in frame.columns:
             raise InvalidInputError(f"{path.name} has no column {col!r}")
+    for target in cfg.targets:
+        y = pd.to_numeric(frame[target], errors="coerce")
+        if y.isna().all():
+            raise InvalidInputError(f"target {target!r} has no numeric values")
+        if y.notna().sum() < frame[target].notna().sum():
+            raise InvalidInputError(f"target {target!r} holds non-numeric values")
+    if cfg.id_col is None:
+        groups = {"": frame}
+    else:
+        if frame[cfg.id_col].isna().any():
+            raise InvalidInputError(f"the id column {cfg.id_col!r} has empty values")
+        groups = {str(k): g for k, g in frame.groupby(cfg.id_col, sort=False)}
+    panel: dict[str, pd.DataFrame] = {}
+    steps: dict[str, pd.Timedelta] = {}
+    for key, group in groups.items():
+        where = f" in series {key!r}" if cfg.id_col else ""
+        try:
+            panel[key], steps[key] = _series(path, group, cfg, parts)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{exc}{where}") from None
+    if len(set(steps.values())) > 1:
+        raise InvalidInputError(
+            "the series step differently: "
+            + ", ".join(f"{k} by {v}" for k, v in list(steps.items())[:5])
+        )
+    return panel, next(iter(steps.values()))
+
+
+def _series(
+    path: Path, frame: pd.DataFrame, cfg: PreprocessConfig, parts: int
+) -> tuple[pd.DataFrame, pd.Timedelta]:
     times = pd.to_datetime(frame[cfg.time_col], errors="coerce")
     if times.isna().any():
         bad = frame.loc[times.isna(), cfg.time_col].iloc[0]
@@ -166,13 +211,12 @@ def load_series(
             f"irregular time steps: {off:.0%} of steps differ from "
             f"the usual {step}; resample to a regular grid first"
         )
-    y = pd.to_numeric(frame[cfg.target], errors="coerce")
-    if y.isna().all():
-        raise InvalidInputError(f"target {cfg.target!r} has no numeric values")
-    if y.notna().sum() < frame[cfg.target].notna().sum():
-        raise InvalidInputError(f"target {cfg.target!r} holds non-numeric values")
-    out = frame[[cfg.target, *cfg.exog]].apply(pd.to_numeric, errors="coerce")
+    columns = [*cfg.targets, *cfg.exog]
+    out = frame[columns].apply(pd.to_numeric, errors="coerce")
     out.index = pd.DatetimeIndex(times)
+    for target in cfg.targets:
+        if out[target].isna().all():
+            raise InvalidInputError(f"target {target!r} has no numeric values")
     need = cfg.input_seq_len + cfg.horizon
     if not parts:
         if len(out) < cfg.horizon:

@@ -147,13 +147,14 @@ def online_series(history: pd.DataFrame, spec: ForecastSpec, h: int) -> SeriesAr
     if unknown:
         raise InvalidInputError(f"the saved scaler does not know column(s) {unknown}")
     scaled = spec.scaler.transform(frame)
-    x = pd.concat([scaled[features], time_features(frame.index)], axis=1).to_numpy(float)
+    # The target first, as preprocess orders a series' inputs.
+    x = pd.concat([scaled[[spec.target, *features]], time_features(frame.index)], axis=1)
     times = pd.DatetimeIndex(frame.index)
     n = len(frame)
     return SeriesArrays(
         y=frame[spec.target].to_numpy(float),
         y_scaled=scaled[spec.target].to_numpy(float),
-        x=x,
+        x=x.to_numpy(float),
         times=times.append(_future(times, spec.step_seconds, h)),
         train_end=n,
         val_end=n,
