@@ -19,6 +19,7 @@ from millrace.ml.forecasting.data import PreprocessConfig
 from millrace.ml.forecasting.metrics import weighted_scores
 from millrace.pipelines import steps
 from millrace.pipelines.runners.local import run_local
+from tests.conftest import millrace_cli
 from tests.support import SHARED
 
 LTE = SHARED / "data" / "lte"
@@ -163,3 +164,38 @@ def test_a_panel_test_file_must_hold_the_same_series(tmp_path: Path) -> None:
     cfg = PreprocessConfig(target="down", id_col="station", horizon=2, input_seq_len=8)
     with pytest.raises(InvalidInputError, match="the test file holds series"):
         steps.preprocess(data, cfg, tmp_path / "w", test=test)
+
+
+def test_the_cli_runs_a_panel_of_several_targets(tmp_path: Path) -> None:
+    done = millrace_cli(
+        {"MILLRACE_HOME": str(tmp_path / "home")},
+        "pipeline",
+        "run",
+        "--data",
+        str(_panel(tmp_path)),
+        "--target",
+        "down,up",
+        "--id-col",
+        "station",
+        "--models",
+        "naive,theta",
+        "--horizon",
+        "2",
+        "--input-seq-len",
+        "8",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "errors: the mean over 6 series" in done.stdout
+    log = (tmp_path / "home" / "pipelines" / "inference" / "down.jsonl").read_text()
+    assert {(json.loads(x)["series"], json.loads(x)["target"]) for x in log.splitlines()} == {
+        (s, t) for s in STATIONS for t in ("down", "up")
+    }
+
+
+def test_a_config_from_json_gets_tuples_and_a_clear_error() -> None:
+    raw = {"target": "down", "extra_targets": ["up"], "exog": ["rnti_count"], "id_col": "cell"}
+    assert PreprocessConfig.from_dict(raw) == PreprocessConfig(
+        target="down", extra_targets=("up",), exog=("rnti_count",), id_col="cell"
+    )
+    with pytest.raises(InvalidInputError, match=r"bad preprocess config.*'horizn'"):
+        PreprocessConfig.from_dict({"target": "down", "horizn": 3})

@@ -29,6 +29,12 @@ def _work() -> Path:
     return load_settings().home.resolve() / "pipelines"
 
 
+def _targets(text: str) -> tuple[str, tuple[str, ...]]:
+    """``--target down,up``: the first target and the rest."""
+    first, *extra = [c.strip() for c in text.split(",") if c.strip()] or [""]
+    return first, tuple(extra)
+
+
 @pipeline_app.command("run")
 def run(
     data: Annotated[Path, typer.Option(help="CSV or Parquet with a time column")],
@@ -69,7 +75,7 @@ def run(
         assert settings.kafka_bootstrap is not None
 
         runner = partial(run_kafka_chain, bootstrap=settings.kafka_bootstrap)
-    first, *extra = [c.strip() for c in target.split(",") if c.strip()] or [""]
+    first, extra = _targets(target)
     cfg = PreprocessConfig(
         target=first,
         extra_targets=tuple(extra),
@@ -204,9 +210,12 @@ def compile_(
 def submit(
     host: Annotated[str, typer.Option(help="KFP endpoint, e.g. http://kfp.example:8080")],
     data_uri: Annotated[str, typer.Option(help="Data as the pipeline's pods see it")],
-    target: Annotated[str, typer.Option()],
+    target: Annotated[str, typer.Option(help="The column(s) to forecast, comma-separated")],
     package: Annotated[Path, typer.Option(help="A compiled pipeline")] = Path("pipeline.yaml"),
     time_col: Annotated[str, typer.Option("--time-col")] = "time",
+    id_col: Annotated[
+        str | None, typer.Option("--id-col", help="A panel: one series per value of this column")
+    ] = None,
     horizon: Annotated[int, typer.Option()] = 12,
     test_uri: Annotated[str, typer.Option()] = "",
 ) -> None:
@@ -218,7 +227,14 @@ def submit(
 
     from millrace.pipelines.runners.kfp import submit as do_submit
 
-    config = {"target": target, "time_col": time_col, "horizon": horizon}
+    first, extra = _targets(target)
+    config = {
+        "target": first,
+        "extra_targets": extra,
+        "id_col": id_col,
+        "time_col": time_col,
+        "horizon": horizon,
+    }
     run_id = do_submit(
         package,
         host,

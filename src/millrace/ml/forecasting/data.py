@@ -50,6 +50,16 @@ class PreprocessConfig:
     def targets(self) -> tuple[str, ...]:
         return (self.target, *self.extra_targets)
 
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> PreprocessConfig:
+        """From JSON (a KFP parameter, a Kafka message): lists become the tuples the
+        config hash and equality expect; an unknown or missing field is a clear error."""
+        lists = {k: tuple(raw[k]) for k in ("exog", "extra_targets") if raw.get(k) is not None}
+        try:
+            return cls(**{**raw, **lists})
+        except TypeError as exc:
+            raise InvalidInputError(f"bad preprocess config: {exc}") from None
+
 
 TRANSFORMS = (None, "log1p")
 

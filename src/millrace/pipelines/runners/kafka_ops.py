@@ -132,13 +132,6 @@ def _run_id(payload: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _config(raw: dict[str, Any]) -> PreprocessConfig:
-    try:
-        return PreprocessConfig(**{**raw, "exog": tuple(raw.get("exog", ()))})
-    except TypeError as exc:
-        raise InvalidInputError(f"bad preprocess config: {exc}") from exc
-
-
 def _write_json(path: Path, value: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -161,7 +154,8 @@ class StageOps:
     def preprocess(self, payload: dict[str, Any]) -> list[Outgoing]:
         run = Begin.model_validate(payload).run
         test = Path(run.test) if run.test else None
-        prepared = steps.preprocess(Path(run.data), _config(run.config), self.work, test=test)
+        cfg = PreprocessConfig.from_dict(run.config)
+        prepared = steps.preprocess(Path(run.data), cfg, self.work, test=test)
         state = "skipped (same input and config)" if prepared.skipped else "done"
         return [
             self._progress(run.run_id, "preprocess", state),

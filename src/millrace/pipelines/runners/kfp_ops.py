@@ -30,9 +30,7 @@ def _read_prepared(path: str) -> Prepared:
 
 
 def preprocess_into(data_uri: str, test_uri: str, config_json: str, out: str) -> None:
-    cfg = PreprocessConfig(
-        **{**json.loads(config_json), "exog": tuple(json.loads(config_json).get("exog", ()))}
-    )
+    cfg = PreprocessConfig.from_dict(json.loads(config_json))
     prepared = steps.preprocess(
         Path(data_uri), cfg, Path(out), test=Path(test_uri) if test_uri else None
     )
