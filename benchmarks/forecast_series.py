@@ -17,9 +17,7 @@ MASE is scaled by the in-sample seasonal-naive MAE of the train part; sMAPE is i
 (0-200). Wall time covers fitting and forecasting; for Millrace it is the whole pipeline.
 
 Millrace is given the whole series with ``test_share`` set so its test window is exactly
-the last ``h`` points: a test *file* of ``h`` rows is refused by ``load_series``, which asks
-every file for ``3 x (input_seq_len + horizon)`` rows. Fitting, scaling and the choice of
-champion never see the test window either way.
+the last ``h`` points. Fitting, scaling and the choice of champion never see it.
 
     .venv/bin/python benchmarks/forecast_series.py [--series air_passengers,...]
         [--budget 20] [--models naive,seasonal_naive,ets,theta,arima,prophet,gru,lstm]
@@ -46,6 +44,7 @@ from millrace.ml.forecasting.data import PreprocessConfig
 from millrace.ml.forecasting.models import MODELS
 from millrace.pipelines import steps
 from millrace.pipelines.runners.local import DEFAULT_MODELS, run_local
+from millrace.pipelines.scoring import mase_scale
 
 # frequency -> (horizon, season, Millrace input_seq_len)
 FREQUENCIES = {
@@ -157,13 +156,8 @@ SERIES = {
 }  # fmt: skip
 
 
-def seasonal_scale(train: np.ndarray, season: int) -> float:
-    """MASE's denominator: the in-sample MAE of the seasonal naive forecast."""
-    return float(np.mean(np.abs(train[season:] - train[:-season])))
-
-
 def mase(train: np.ndarray, actual: np.ndarray, pred: np.ndarray, season: int) -> float:
-    return float(np.mean(np.abs(actual - pred)) / seasonal_scale(train, season))
+    return float(np.mean(np.abs(actual - pred)) / mase_scale(train, season))
 
 
 def smape(actual: np.ndarray, pred: np.ndarray) -> float:
@@ -220,8 +214,8 @@ def millrace(
         raise RuntimeError(f"{spec.name}: test window is {len(series) - prepared.val_end}, not {h}")
     assert run.evaluation is not None
     champion = run.evaluation.champion_of(run.trained)
-    s = steps.series(prepared)
-    pred = np.asarray(steps.load_model(prepared, champion, s).forecast(s, prepared.val_end, h))
+    [s] = steps.series(prepared)
+    pred = np.asarray(steps.load_model(prepared, champion, [s]).forecast(s, prepared.val_end, h))
     test_mae = {n: float(c["test"]["mae"]) for n, c in run.evaluation.candidates.items()}
     # A test window of exactly h points is one origin in the evaluation: the same forecast.
     if not np.isclose(np.mean(np.abs(pred - s.y[-h:])), test_mae[champion.name], rtol=1e-6):
@@ -249,7 +243,7 @@ def run_series(
     started = time.perf_counter()
     run = millrace(series, spec, work, models, budget)
     out["millrace"] = score(run.pred, time.perf_counter() - started)
-    scale = seasonal_scale(y_train, season)
+    scale = mase_scale(y_train, season)
     hindsight = min(run.test_mae, key=run.test_mae.__getitem__)
     out["millrace"].update(
         champion=run.champion,

@@ -54,6 +54,10 @@ def test_air_passengers_champion_is_chosen_on_validation(air: Path, tmp_path: Pa
     champion, naive = ev.candidates[ev.champion]["test"], ev.candidates["naive"]["test"]
     assert champion["mase"] < naive["mase"]
     assert set(champion) == {"mae", "rmse", "mse", "smape", "mase", "nrmse"}
+    # MASE against the seasonal naive's in-sample error (monthly: 12 months back).
+    train = pd.read_csv(air)["y"].to_numpy()[: run.prepared.train_end]
+    scale = np.mean(np.abs(train[12:] - train[:-12]))
+    assert champion["mase"] == pytest.approx(champion["mae"] / scale)
     assert run.promotion is not None
     assert run.promotion.champion == ev.champion
     log = (tmp_path / "work" / "inference" / "air.jsonl").read_text().splitlines()

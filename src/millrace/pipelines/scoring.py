@@ -16,7 +16,14 @@ from millrace.exceptions import InvalidInputError
 from millrace.ml.forecasting.base import Forecaster, SeriesArrays
 from millrace.ml.forecasting.metrics import forecast_metrics, weighted_scores
 
-__all__ = ["Preds", "Windows", "ensemble_members", "mean_forecast", "selection_scores"]
+__all__ = [
+    "Preds",
+    "Windows",
+    "ensemble_members",
+    "mase_scale",
+    "mean_forecast",
+    "selection_scores",
+]
 
 
 def _origins(start: int, end: int, h: int, most: int) -> np.ndarray:
@@ -47,7 +54,7 @@ class Windows:
             tuple(np.concatenate([u.y[o : o + h] for o in part]) for part in origins)
             for u, origins in zip(units, self.origins, strict=True)
         ]
-        self.scale = [float(np.mean(np.abs(np.diff(u.y[: u.train_end])))) or 1.0 for u in units]
+        self.scale = [mase_scale(u.y[: u.train_end], u.season) for u in units]
 
     def forecasts(self, model: Forecaster) -> Preds:
         return [
@@ -82,6 +89,13 @@ class Windows:
         if len(per_series) > 1:
             out["series"] = {_label(u): m for u, m in zip(self.units, per_series, strict=True)}
         return {**out, "model_uri": uri}
+
+
+def mase_scale(train: np.ndarray, season: int) -> float:
+    """MASE's denominator (Hyndman & Koehler): the in-sample MAE of the seasonal naive
+    forecast, or of persistence when the training rows hold under two seasons."""
+    m = season if season > 1 and len(train) > 2 * season else 1
+    return float(np.mean(np.abs(train[m:] - train[:-m]))) or 1.0
 
 
 def selection_scores(validation: dict[str, list[dict[str, float]]]) -> dict[str, float]:
