@@ -64,6 +64,7 @@ def station(folder: Path, name: str, work: Path) -> dict[str, dict[str, float]]:
         val_share=0.2,
         max_eval_windows=100_000,
         transform="log1p",  # traffic: rare huge spikes (see PreprocessConfig.transform)
+        folds=3,  # choose on the validation window and two earlier ones (scoring.py)
     )
     run = run_local(
         folder / f"{name}.csv",

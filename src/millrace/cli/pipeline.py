@@ -56,6 +56,9 @@ def run(
         str | None,
         typer.Option(help="log1p: the neural models see log1p of non-negative columns"),
     ] = None,
+    folds: Annotated[
+        int, typer.Option(help="Backtest folds the champion is chosen on (1: validation only)")
+    ] = 1,
 ) -> None:
     """Preprocess, train every candidate in parallel, evaluate, promote and infer.
 
@@ -85,6 +88,7 @@ def run(
         input_seq_len=input_seq_len,
         exog=tuple(c for c in exog.split(",") if c),
         transform=transform,
+        folds=folds,
     )
     states: dict[str, str] = {}
 

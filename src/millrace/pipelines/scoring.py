@@ -4,10 +4,17 @@ metrics on the original scale per series, and the choice made on validation alon
 With several series (targets, or a panel's ids) each is scored on its own and the
 selection score is the mean of the per-series weighted scores, so a candidate must do well
 on all of them rather than on the one with the largest values.
+
+With ``folds`` > 1 the choice also rests on backtest folds: earlier windows of the
+validation window's length, each scored on a fresh fit of the candidate on the rows before
+it. One validation window can be an unusual stretch (on an LTE station, six steps of one
+traffic burst decided it); several make the choice sturdier. The test window is never one.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,7 +26,9 @@ from millrace.ml.forecasting.metrics import forecast_metrics, weighted_scores
 __all__ = [
     "Preds",
     "Windows",
+    "backtest",
     "ensemble_members",
+    "fold_splits",
     "mase_scale",
     "mean_forecast",
     "selection_scores",
@@ -33,59 +42,133 @@ def _origins(start: int, end: int, h: int, most: int) -> np.ndarray:
     return np.unique(np.linspace(start, last, num=min(most, last - start + 1)).astype(int))
 
 
-Preds = list[tuple[np.ndarray, np.ndarray]]  # per series: validation and test forecasts
+# Per series: forecasts for the validation window, the test window, then each earlier
+# backtest fold's validation window (made by the candidate refitted on what precedes it).
+Preds = list[tuple[np.ndarray, ...]]
 
 
 def _label(s: SeriesArrays) -> str:
     return f"{s.key}/{s.target}" if s.key else s.target
 
 
-class Windows:
-    """The validation and test windows of every series, their actuals and MASE scales:
-    every candidate is scored on exactly these."""
+def fold_splits(units: list[SeriesArrays], folds: int, need: int) -> list[list[SeriesArrays]]:
+    """Backtest folds before the validation window: fold ``f`` holds out the validation
+    window's length ending where fold ``f - 1`` starts, and trains on what precedes it.
+    Folds stop when a series would keep fewer than ``need`` training rows."""
+    out: list[list[SeriesArrays]] = []
+    for f in range(1, folds):
+        fold = []
+        for u in units:
+            length = u.val_end - u.train_end
+            end = u.train_end - (f - 1) * length
+            if end - length < max(need, length):
+                return out
+            fold.append(dataclasses.replace(u, train_end=end - length, val_end=end))
+        out.append(fold)
+    return out
 
-    def __init__(self, units: list[SeriesArrays], h: int, most: int) -> None:
-        self.units, self.h = units, h
+
+def backtest(
+    make: Callable[[], Forecaster],
+    folds: list[list[SeriesArrays]],
+    h: int,
+    most: int,
+    seed: int = 0,
+    budget_s: float | None = None,
+) -> dict[str, np.ndarray]:
+    """A fresh model fitted on each fold's training rows and its forecasts over that fold's
+    window, keyed ``fold<f>_<series index>``: what ``Windows`` scores for the fold."""
+    out = {}
+    for f, fold in enumerate(folds, start=1):
+        model = make()
+        model.fit(fold, seed=seed, budget_s=budget_s)
+        for i, u in enumerate(fold):
+            origins = _origins(u.train_end, u.val_end, h, most)
+            out[f"fold{f}_{i}"] = np.concatenate([model.forecast(u, int(o), h) for o in origins])
+    return out
+
+
+class Windows:
+    """The validation, test and backtest windows of every series, their actuals and MASE
+    scales: every candidate is scored on exactly these."""
+
+    def __init__(
+        self,
+        units: list[SeriesArrays],
+        h: int,
+        most: int,
+        folds: list[list[SeriesArrays]] | None = None,
+    ) -> None:
+        self.units, self.h, self.folds = units, h, folds or []
         self.origins = [
             (_origins(u.train_end, u.val_end, h, most), _origins(u.val_end, len(u.y), h, most))
             for u in units
         ]
         self.actual = [
             tuple(np.concatenate([u.y[o : o + h] for o in part]) for part in origins)
-            for u, origins in zip(units, self.origins, strict=True)
+            + tuple(
+                np.concatenate(
+                    [
+                        fold[i].y[o : o + h]
+                        for o in _origins(fold[i].train_end, fold[i].val_end, h, most)
+                    ]
+                )
+                for fold in self.folds
+            )
+            for i, (u, origins) in enumerate(zip(units, self.origins, strict=True))
         ]
-        self.scale = [mase_scale(u.y[: u.train_end], u.season) for u in units]
+        self.scale = [
+            (mase_scale(u.y[: u.train_end], u.season),) * 2
+            + tuple(mase_scale(fold[i].y[: fold[i].train_end], u.season) for fold in self.folds)
+            for i, u in enumerate(units)
+        ]
 
-    def forecasts(self, model: Forecaster) -> Preds:
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return ("validation", "test", *(f"fold{f}" for f in range(1, len(self.folds) + 1)))
+
+    def forecasts(self, model: Forecaster, backtests: dict[str, np.ndarray] | None = None) -> Preds:
+        """The model's forecasts over every window; backtest folds come from ``backtests``,
+        which ``backtest`` made when the candidate was trained."""
+        missing = [f"fold{f}_0" for f in range(1, len(self.folds) + 1)]
+        if self.folds and not (backtests and all(k in backtests for k in missing)):
+            raise InvalidInputError(
+                f"{model.name} was trained without the {len(self.folds)} backtest fold(s) "
+                "this evaluation scores; train it again with the same config"
+            )
         return [
             tuple(
                 np.concatenate([model.forecast(u, int(o), self.h) for o in part])
                 for part in origins
             )
-            for u, origins in zip(self.units, self.origins, strict=True)
+            + tuple(backtests[f"fold{f}_{i}"] for f in range(1, len(self.folds) + 1))  # type: ignore[index]
+            for i, (u, origins) in enumerate(zip(self.units, self.origins, strict=True))
         ]
 
     def metrics(self, preds: Preds) -> list[dict[str, dict[str, float]]]:
-        """Per series: validation and test metrics on the original scale."""
+        """Per series: metrics on the original scale for each window."""
         return [
             {
-                part: forecast_metrics(actual[i], pred[i], scale)
-                for i, part in enumerate(("validation", "test"))
+                part: forecast_metrics(actual[i], pred[i], scale[i])
+                for i, part in enumerate(self.parts)
             }
             for actual, pred, scale in zip(self.actual, preds, self.scale, strict=True)
         ]
 
     def validation(self, preds: Preds) -> list[dict[str, float]]:
-        """Per series: validation metrics only, which is all selection may look at."""
-        return [m["validation"] for m in self.metrics(preds)]
+        """What selection may look at: per series, the validation window's metrics and each
+        backtest fold's. Never the test window's."""
+        return [m[p] for m in self.metrics(preds) for p in self.parts if p != "test"]
 
     def scored(self, preds: Preds, uri: str) -> dict[str, Any]:
         """Metrics averaged over the series (each series' own, when there are several)."""
         per_series = self.metrics(preds)
         out: dict[str, Any] = {
             part: {m: float(np.mean([s[part][m] for s in per_series])) for m in per_series[0][part]}
-            for part in ("validation", "test")
+            for part in self.parts
         }
+        if self.folds:
+            out["backtest"] = {p: out.pop(p) for p in self.parts[2:]}
         if len(per_series) > 1:
             out["series"] = {_label(u): m for u, m in zip(self.units, per_series, strict=True)}
         return {**out, "model_uri": uri}
@@ -107,9 +190,10 @@ def selection_scores(validation: dict[str, list[dict[str, float]]]) -> dict[str,
 
 
 def mean_forecast(preds: dict[str, Preds], members: list[str]) -> Preds:
+    first = preds[members[0]]
     return [
-        tuple(np.mean([preds[m][i][part] for m in members], axis=0) for part in (0, 1))
-        for i in range(len(preds[members[0]]))
+        tuple(np.mean([preds[m][i][part] for m in members], axis=0) for part in range(len(row)))
+        for i, row in enumerate(first)
     ]
 
 

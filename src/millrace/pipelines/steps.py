@@ -15,6 +15,7 @@ import json
 import shutil
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,9 @@ from millrace.pipelines.promotion import promote, rollback
 from millrace.pipelines.scoring import (
     Preds,
     Windows,
+    backtest,
     ensemble_members,
+    fold_splits,
     mean_forecast,
     selection_scores,
 )
@@ -73,6 +76,8 @@ def _hash(cfg: PreprocessConfig, data: Path, test: Path | None) -> str:
 def preprocess(data: Path, cfg: PreprocessConfig, work: Path, test: Path | None = None) -> Prepared:
     if cfg.transform not in TRANSFORMS:
         raise InvalidInputError(f"unknown transform {cfg.transform!r}: use log1p or none")
+    if not 1 <= cfg.folds <= 10:
+        raise InvalidInputError(f"folds must be between 1 and 10, not {cfg.folds}")
     for path in (data, test):
         if path is not None and not path.is_file():
             raise InvalidInputError(f"cannot read {path.name}: no such file ({path})")
@@ -238,10 +243,21 @@ def train(
     s = series(prepared)
     started = time.monotonic()
     model.fit(s, seed=seed, budget_s=budget_s)
+    folds = _folds(prepared, s)
+    backtests = backtest(
+        partial(_model, prepared, name),
+        folds,
+        prepared.config["horizon"],
+        prepared.config["max_eval_windows"],
+        seed=seed,
+        budget_s=budget_s,
+    )
     elapsed = time.monotonic() - started
     out = work / "models" / prepared.config_hash / name
     out.mkdir(parents=True, exist_ok=True)
     save_model(model, out)
+    if backtests:
+        np.savez(out / _BACKTEST, **backtests)
     (out / "training_log.json").write_text(json.dumps(model.log))
     summary = {k: v for k, v in model.log.items() if k != "epochs"}
     summary["epochs"] = len(model.log.get("epochs", []))
@@ -256,6 +272,23 @@ def train(
         train_seconds=round(elapsed, 3),
         summary=summary,
     )
+
+
+_BACKTEST = "backtest.npz"
+
+
+def _folds(prepared: Prepared, units: list[SeriesArrays]) -> list[list[SeriesArrays]]:
+    cfg = prepared.config
+    need = 2 * (cfg["input_seq_len"] + cfg["horizon"])
+    return fold_splits(units, int(cfg.get("folds", 1)), need)
+
+
+def _backtests(trained: Trained) -> dict[str, np.ndarray]:
+    path = Path(trained.uri) / _BACKTEST
+    if not path.is_file():
+        return {}
+    with np.load(path, allow_pickle=False) as arrays:
+        return {k: arrays[k] for k in arrays.files}
 
 
 def load_model(
@@ -278,13 +311,14 @@ def evaluate(
     ``ensemble``; it is saved beside the evaluation and, if it wins, logged to MLflow.
     """
     units = series(prepared)
-    windows = Windows(units, prepared.config["horizon"], prepared.config["max_eval_windows"])
+    cfg = prepared.config
+    windows = Windows(units, cfg["horizon"], cfg["max_eval_windows"], _folds(prepared, units))
     results: dict[str, dict[str, Any]] = {}
     models: dict[str, Forecaster] = {}
     preds: dict[str, Preds] = {}
     for trained in candidates:
         model = models[trained.name] = load_model(prepared, trained, units)
-        preds[trained.name] = windows.forecasts(model)
+        preds[trained.name] = windows.forecasts(model, _backtests(trained))
         results[trained.name] = {
             **windows.scored(preds[trained.name], trained.uri),
             "train_seconds": trained.train_seconds,
@@ -319,6 +353,7 @@ def evaluate(
             "test": len(windows.origins[0][1]),
             "horizon": windows.h,
             "series": len(units),
+            "folds": 1 + len(windows.folds),
         },
         ensemble=ensemble,
     )

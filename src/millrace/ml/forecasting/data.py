@@ -45,6 +45,10 @@ class PreprocessConfig:
     # with rare huge spikes otherwise spend the whole MSE loss on the spikes and forecast
     # the calm stretches coarsely; statistical models and metrics keep the original scale.
     transform: str | None = None
+    # Backtest folds for choosing the champion: the validation window plus ``folds - 1``
+    # earlier windows of its length, each candidate refitted before each (see
+    # pipelines/scoring.py). 1 is the validation window alone.
+    folds: int = 1
 
     @property
     def targets(self) -> tuple[str, ...]:

@@ -1,0 +1,73 @@
+"""Choosing the champion on backtest folds as well as the validation window."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from millrace.exceptions import InvalidInputError
+from millrace.ml.forecasting.data import PreprocessConfig
+from millrace.ml.forecasting.metrics import weighted_scores
+from millrace.ml.forecasting.models import Theta
+from millrace.pipelines import steps
+from millrace.pipelines.runners.local import run_local
+from millrace.pipelines.scoring import fold_splits
+
+MODELS = ["naive", "seasonal_naive", "theta", "arima"]
+
+
+def _cfg(folds: int) -> PreprocessConfig:
+    return PreprocessConfig(target="y", horizon=6, input_seq_len=12, folds=folds)
+
+
+def test_folds_step_back_from_the_validation_window(air: Path, tmp_path: Path) -> None:
+    prepared = steps.preprocess(air, _cfg(3), tmp_path / "w")
+    [s] = steps.series(prepared)
+    assert (s.train_end, s.val_end) == (100, 122)
+    folds = fold_splits([s], 3, need=36)
+    assert [(f[0].train_end, f[0].val_end) for f in folds] == [(78, 100), (56, 78)]
+    assert all(f[0].val_end <= s.train_end for f in folds)  # never the test window
+    assert len(fold_splits([s], 3, need=60)) == 1  # a fold keeps enough training rows
+    assert fold_splits([s], 1, need=36) == []
+
+
+def test_the_champion_is_chosen_on_validation_and_every_fold(air: Path, tmp_path: Path) -> None:
+    run = run_local(air, _cfg(3), tmp_path / "w", name="air", models=MODELS)
+    ev = run.evaluation
+    assert ev is not None and not run.failed
+    assert ev.windows["folds"] == 3
+    parts = ("validation", "fold1", "fold2")
+    metrics = {
+        n: {p: c["validation"] if p == "validation" else c["backtest"][p] for p in parts}
+        for n, c in ev.candidates.items()
+    }
+    per_part = [weighted_scores({n: m[p] for n, m in metrics.items()}) for p in parts]
+    expected = {n: np.mean([s[n] for s in per_part]) for n in metrics}
+    assert ev.champion == min(expected, key=expected.__getitem__)
+    for name, score in expected.items():
+        assert ev.candidates[name]["score"] == pytest.approx(score, abs=1e-5)
+    # A fold is scored on a fresh fit on the rows before it, not on the final model.
+    theta = next(t for t in run.trained if t.name == "theta")
+    with np.load(Path(theta.uri) / "backtest.npz") as saved:
+        fold2 = saved["fold2_0"]
+    [s] = steps.series(run.prepared)
+    early = dataclasses.replace(s, train_end=56, val_end=78)
+    refit = Theta(horizon=6, input_seq_len=12)
+    refit.fit([early])
+    expected_fold2 = np.concatenate([refit.forecast(early, o, 6) for o in range(56, 73)])
+    np.testing.assert_allclose(fold2, expected_fold2)
+    final = steps.load_model(run.prepared, theta, [s])
+    assert not np.allclose(final.forecast(early, 56, 6), fold2[:6])
+
+
+def test_a_candidate_without_its_backtest_is_refused(air: Path, tmp_path: Path) -> None:
+    run = run_local(air, _cfg(2), tmp_path / "w", name="air", models=["naive", "theta"])
+    theta = next(t for t in run.trained if t.name == "theta")
+    (Path(theta.uri) / "backtest.npz").unlink()
+    with pytest.raises(InvalidInputError, match="trained without the 1 backtest fold"):
+        steps.evaluate(run.prepared, run.trained, tmp_path / "w")
+    with pytest.raises(InvalidInputError, match="folds must be between 1 and 10"):
+        steps.preprocess(air, _cfg(0), tmp_path / "w")
