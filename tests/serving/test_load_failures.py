@@ -5,12 +5,22 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import mlflow
 
 from millrace.ml import registry
 from millrace.ml.forecasting.data import PreprocessConfig
 from millrace.pipelines.runners.local import run_local
 from tests.serving.conftest import ServedWorld, air_with_exog
+
+
+def _first_attempt(client: httpx.Client, model: str) -> httpx.Response:
+    """The model's status once the registry watcher has tried to load the new champion."""
+    deadline = time.monotonic() + 30
+    while (r := client.get(f"/v2/models/{model}")).status_code == 404:
+        assert time.monotonic() < deadline, "the watcher never tried the new champion"
+        time.sleep(0.1)
+    return r
 
 
 def test_an_unloadable_champion_is_a_503_with_the_reason(served: ServedWorld) -> None:
@@ -24,10 +34,7 @@ def test_an_unloadable_champion_is_a_503_with_the_reason(served: ServedWorld) ->
     )
     registry.promote(uri, name, version.version, reason="test")
     with served.client() as c:
-        deadline = time.monotonic() + 30
-        while (r := c.get("/v2/models/broken")).status_code == 404:
-            assert time.monotonic() < deadline, "the watcher never tried the new champion"
-            time.sleep(0.1)
+        r = _first_attempt(c, "broken")
         assert r.status_code == 503, r.text
         assert "could not be loaded" in r.json()["detail"]
         assert c.get("/v2/health/ready").status_code == 200  # the others are served
@@ -54,10 +61,7 @@ def test_a_multi_target_forecaster_is_refused_with_the_reason(
         owner="alice",
     )
     with served.client() as c:
-        deadline = time.monotonic() + 30
-        while (r := c.get("/v2/models/air2")).status_code == 404:
-            assert time.monotonic() < deadline, "the watcher never tried the new champion"
-            time.sleep(0.1)
+        r = _first_attempt(c, "air2")
         assert r.status_code == 503, r.text
         assert "forecasts several targets" in r.json()["detail"]
         assert c.get("/v2/models/air").status_code == 200
