@@ -154,6 +154,8 @@ def test_bad_panels_and_targets_get_clear_errors(tmp_path: Path) -> None:
     _bad(tmp_path, text.query("station == 'ElBorn'"), two, "target 'up' has no numeric values")
     twice = PreprocessConfig(target="down", extra_targets=("down",))
     _bad(tmp_path, good.query("station == 'ElBorn'"), twice, "named twice")
+    as_id = PreprocessConfig(target="down", id_col="down")
+    _bad(tmp_path, good, as_id, "named twice among time, id, targets")
 
 
 def test_a_panel_test_file_must_hold_the_same_series(tmp_path: Path) -> None:

@@ -169,9 +169,10 @@ def load_panel(
             f"(columns: {', '.join(map(str, frame.columns[:20]))})"
         )
     columns = [*cfg.targets, *cfg.exog]
-    if len(set(columns)) < len(columns) or cfg.time_col in columns:
-        raise InvalidInputError(f"a column is named twice among time, targets and exog: {columns}")
-    for col in (*columns, *([cfg.id_col] if cfg.id_col else [])):
+    named = [cfg.time_col, *columns, *([cfg.id_col] if cfg.id_col else [])]
+    if len(set(named)) < len(named):
+        raise InvalidInputError(f"a column is named twice among time, id, targets, exog: {named}")
+    for col in named[1:]:
         if col not in frame.columns:
             raise InvalidInputError(f"{path.name} has no column {col!r}")
     for target in cfg.targets:
