@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from kfp import local
@@ -15,6 +16,7 @@ from millrace.ml.forecasting.data import PreprocessConfig
 from millrace.pipelines.runners.kfp import build_pipeline
 from millrace.pipelines.runners.local import run_local
 from tests.conftest import millrace_cli
+from tests.support import SHARED
 
 MODELS = ["naive", "seasonal_naive", "ets", "theta", "arima"]
 
@@ -102,3 +104,42 @@ def test_submit_to_an_unreachable_endpoint_is_one_clear_line(tmp_path: Path) -> 
     assert done.returncode == 2
     assert "cannot submit to KFP at http://127.0.0.1:9" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.filterwarnings("ignore:You may be attemping:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:.*have no effect in the current local runner:UserWarning")
+def test_kfp_local_run_agrees_on_a_panel_of_two_targets_with_folds(tmp_path: Path) -> None:
+    """Panels, several targets and backtest folds travel through KFP's artifacts intact."""
+    lte = SHARED / "data" / "lte"
+    data = tmp_path / "panel.csv"
+    frames = [
+        pd.read_csv(lte / f"{s}.csv").tail(300)[["time", "down", "up"]].assign(station=s)
+        for s in ("ElBorn", "LesCorts")
+    ]
+    pd.concat(frames).to_csv(data, index=False)
+    cfg = PreprocessConfig(
+        target="down",
+        extra_targets=("up",),
+        id_col="station",
+        horizon=2,
+        input_seq_len=8,
+        folds=2,
+    )
+    models = ["naive", "theta"]
+    local_run = run_local(data, cfg, tmp_path / "work", name="panel", models=models)
+    assert local_run.evaluation is not None
+
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "kfp-root")
+    )
+    task = build_pipeline(models)(data_uri=str(data), config_json=json.dumps(asdict(cfg)))
+    assert task.output == local_run.evaluation.champion
+    [evaluation] = (tmp_path / "kfp-root").rglob("evaluation/artifact.json")
+    kfp_eval = json.loads(evaluation.read_text())
+    assert kfp_eval["windows"]["folds"] == 2 and kfp_eval["windows"]["series"] == 4
+    for name in models:
+        ours = local_run.evaluation.candidates[name]
+        assert kfp_eval["candidates"][name]["series"] == ours["series"]
+        assert kfp_eval["candidates"][name]["score"] == ours["score"]
+    [forecasts] = (tmp_path / "kfp-root").rglob("forecasts.jsonl")
+    assert forecasts.read_text().count("\n") == local_run.inferred
