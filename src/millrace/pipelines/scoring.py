@@ -100,27 +100,21 @@ class Windows:
         folds: list[list[SeriesArrays]] | None = None,
     ) -> None:
         self.units, self.h, self.folds = units, h, folds or []
-        self.origins = [
-            (_origins(u.train_end, u.val_end, h, most), _origins(u.val_end, len(u.y), h, most))
-            for u in units
+        # Per series, per window (validation, test, then each fold): where it starts and
+        # ends, and where the rows its forecaster was fitted on end (MASE's scale).
+        spans = [
+            [(u.train_end, u.val_end, u.train_end), (u.val_end, len(u.y), u.train_end)]
+            + [(f[i].train_end, f[i].val_end, f[i].train_end) for f in self.folds]
+            for i, u in enumerate(units)
         ]
+        self.origins = [[_origins(a, b, h, most) for a, b, _ in windows] for windows in spans]
         self.actual = [
-            tuple(np.concatenate([u.y[o : o + h] for o in part]) for part in origins)
-            + tuple(
-                np.concatenate(
-                    [
-                        fold[i].y[o : o + h]
-                        for o in _origins(fold[i].train_end, fold[i].val_end, h, most)
-                    ]
-                )
-                for fold in self.folds
-            )
-            for i, (u, origins) in enumerate(zip(units, self.origins, strict=True))
+            [np.concatenate([u.y[o : o + h] for o in part]) for part in origins]
+            for u, origins in zip(units, self.origins, strict=True)
         ]
         self.scale = [
-            (mase_scale(u.y[: u.train_end], u.season),) * 2
-            + tuple(mase_scale(fold[i].y[: fold[i].train_end], u.season) for fold in self.folds)
-            for i, u in enumerate(units)
+            [mase_scale(u.y[:fitted], u.season) for _, _, fitted in windows]
+            for u, windows in zip(units, spans, strict=True)
         ]
 
     @property
@@ -130,8 +124,11 @@ class Windows:
     def forecasts(self, model: Forecaster, backtests: dict[str, np.ndarray] | None = None) -> Preds:
         """The model's forecasts over every window; backtest folds come from ``backtests``,
         which ``backtest`` made when the candidate was trained."""
-        missing = [f"fold{f}_0" for f in range(1, len(self.folds) + 1)]
-        if self.folds and not (backtests and all(k in backtests for k in missing)):
+        backtests = backtests or {}
+        keys = [
+            [f"fold{f}_{i}" for f in range(1, len(self.folds) + 1)] for i in range(len(self.units))
+        ]
+        if any(k not in backtests for row in keys for k in row):
             raise InvalidInputError(
                 f"{model.name} was trained without the {len(self.folds)} backtest fold(s) "
                 "this evaluation scores; train it again with the same config"
@@ -139,10 +136,10 @@ class Windows:
         return [
             tuple(
                 np.concatenate([model.forecast(u, int(o), self.h) for o in part])
-                for part in origins
+                for part in origins[:2]
             )
-            + tuple(backtests[f"fold{f}_{i}"] for f in range(1, len(self.folds) + 1))  # type: ignore[index]
-            for i, (u, origins) in enumerate(zip(self.units, self.origins, strict=True))
+            + tuple(backtests[k] for k in row)
+            for u, origins, row in zip(self.units, self.origins, keys, strict=True)
         ]
 
     def metrics(self, preds: Preds) -> list[dict[str, dict[str, float]]]:
