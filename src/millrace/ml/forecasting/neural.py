@@ -1,4 +1,9 @@
-"""GRU and LSTM forecasters in PyTorch."""
+"""GRU and LSTM in PyTorch.
+
+One network per run learns from the windows of every series (a panel pools its data, which
+a short series alone would lack) and predicts every target at once from the same window,
+as the LTE paper's models do. Weights are saved as safetensors, never pickled.
+"""
 
 from __future__ import annotations
 
