@@ -201,3 +201,21 @@ def test_a_config_from_json_gets_tuples_and_a_clear_error() -> None:
     )
     with pytest.raises(InvalidInputError, match=r"bad preprocess config.*'horizn'"):
         PreprocessConfig.from_dict({"target": "down", "horizn": 3})
+
+
+def test_a_prophet_saved_before_panels_still_loads(air: Path, tmp_path: Path) -> None:
+    """Registries hold Prophet champions saved as one model's JSON; they keep loading."""
+    from prophet.serialize import model_to_json
+
+    from millrace.ml.forecasting.models import ProphetModel
+
+    prepared = steps.preprocess(
+        air, PreprocessConfig(target="y", horizon=6, input_seq_len=12), tmp_path
+    )
+    [s] = steps.series(prepared)
+    model = ProphetModel(horizon=6, input_seq_len=12)
+    model.fit(s)
+    old = {"prophet.json": model_to_json(model._models[s.unit]).encode()}
+    restored = ProphetModel(horizon=6, input_seq_len=12)
+    restored.load_state(old, s)
+    np.testing.assert_allclose(restored.forecast(s, s.val_end, 6), model.forecast(s, s.val_end, 6))

@@ -174,6 +174,9 @@ class ProphetModel(Forecaster):
         from prophet.serialize import model_from_json
 
         saved = json.loads(files["prophet.json"])
+        if "models" not in saved:  # saved before several series: Prophet's JSON of one model
+            self._models = {("", ""): model_from_json(files["prophet.json"].decode())}
+            return
         self._models = {(k, t): model_from_json(m) for k, t, m in saved["models"]}
 
 
