@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from statsforecast.utils import AirPassengersDF
@@ -30,7 +31,7 @@ from millrace.pipelines.runners.kafka import (
 )
 from millrace.pipelines.runners.local import run_local
 from tests.conftest import millrace_cli
-from tests.support import stop_pid
+from tests.support import SHARED, stop_pid
 
 MODELS = ["naive", "seasonal_naive", "ets", "theta"]
 CFG = PreprocessConfig(target="y", horizon=6, input_seq_len=12)
@@ -273,3 +274,40 @@ def test_a_stage_runs_as_its_own_process(air: Path, tmp_path: Path, kafka_bootst
     finally:
         stop_pid(proc.pid)
         log.close()
+
+
+def test_chain_matches_the_local_runner_on_a_panel_of_two_targets_with_folds(
+    tmp_path: Path, kafka_bootstrap: str, topics: ChainTopics
+) -> None:
+    """Panels, several targets and backtest folds travel as claim checks intact."""
+    lte = SHARED / "data" / "lte"
+    data = tmp_path / "panel.csv"
+    frames = [
+        pd.read_csv(lte / f"{s}.csv").tail(300)[["time", "down", "up"]].assign(station=s)
+        for s in ("ElBorn", "LesCorts")
+    ]
+    pd.concat(frames).to_csv(data, index=False)
+    cfg = PreprocessConfig(
+        target="down", extra_targets=("up",), id_col="station", horizon=2, input_seq_len=8, folds=2
+    )
+    models = ["naive", "theta"]
+    local = run_local(data, cfg, tmp_path / "local", name="panel", models=models)
+    chain = run_kafka_chain(
+        data,
+        cfg,
+        tmp_path / "chain",
+        name="panel",
+        bootstrap=kafka_bootstrap,
+        models=models,
+        topics=topics,
+        timeout_s=120,
+    )
+    assert local.evaluation is not None and chain.evaluation is not None
+    assert chain.evaluation.champion == local.evaluation.champion
+    assert chain.evaluation.windows == local.evaluation.windows
+    for name in models:
+        ours, theirs = chain.evaluation.candidates[name], local.evaluation.candidates[name]
+        assert ours["series"] == theirs["series"] and ours["score"] == theirs["score"]
+    assert (tmp_path / "chain" / "inference" / "panel.jsonl").read_text() == (
+        tmp_path / "local" / "inference" / "panel.jsonl"
+    ).read_text()
