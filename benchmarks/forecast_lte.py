@@ -45,7 +45,7 @@ COLUMNS = [
     "rb_up_var",
 ]
 PAPER = {"ElBorn": 0.863, "LesCorts": 0.282, "PobleSec": 0.835}
-MODELS = ["naive", "theta", "arima", "gru", "lstm"]
+MODELS = ["naive", "theta", "arima", "gru", "lstm", "lightgbm"]
 
 
 TARGETS = ("down", "up", "rnti_count", "rb_down", "rb_up")  # the paper's five

@@ -20,7 +20,7 @@ Millrace is given the whole series with ``test_share`` set so its test window is
 the last ``h`` points. Fitting, scaling and the choice of champion never see it.
 
     .venv/bin/python benchmarks/forecast_series.py [--series air_passengers,...]
-        [--budget 20] [--models naive,seasonal_naive,ets,theta,arima,prophet,gru,lstm]
+        [--budget 20] [--models naive,seasonal_naive,ets,theta,arima,prophet,gru,lstm,lightgbm]
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ def run(
     horizon: Annotated[int, typer.Option(help="Steps to forecast at once")] = 12,
     input_seq_len: Annotated[int, typer.Option(help="Window the GRU/LSTM see")] = 24,
     models: Annotated[str, typer.Option(help="Comma-separated candidates")] = (
-        "naive,seasonal_naive,ets,theta,arima,prophet,gru,lstm"
+        "naive,seasonal_naive,ets,theta,arima,prophet,gru,lstm,lightgbm"
     ),
     exog: Annotated[str, typer.Option(help="Comma-separated exogenous columns")] = "",
     test: Annotated[Path | None, typer.Option(help="A _test file continuing the data")] = None,
@@ -193,7 +193,7 @@ def compile_(
         "pipeline.yaml"
     ),
     models: Annotated[str, typer.Option(help="Comma-separated candidates")] = (
-        "naive,seasonal_naive,ets,theta,arima,prophet,gru,lstm"
+        "naive,seasonal_naive,ets,theta,arima,prophet,gru,lstm,lightgbm"
     ),
     image: Annotated[
         str, typer.Option(help="Container image with Millrace installed")

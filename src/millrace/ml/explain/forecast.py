@@ -108,7 +108,7 @@ def explain_forecaster(
     lags = min(_MAX_LAGS, max(1, window))
     effects, n = _lag_effects(model, s, horizon, lags)
     exp = ForecastExplanation(model=model.name, lags=effects, origins=n)
-    if model.name in {"gru", "lstm"} and s.x.shape[1]:
+    if model.windowed and s.x.shape[1]:
         exp.features = _feature_effects(model, s, horizon, window, feature_names)
     components = getattr(model, "components", None)
     if callable(components):

@@ -93,6 +93,9 @@ def save_model(model: Forecaster, folder: Path) -> None:
 
 class Forecaster(ABC):
     name: ClassVar[str]
+    # Reads a window of ``input_seq_len`` steps and forecasts its trained horizon in one
+    # shot (the neural and tree models); the others forecast any length from any history.
+    windowed: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
         self.params = params

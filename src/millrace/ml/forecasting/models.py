@@ -32,6 +32,7 @@ from millrace.ml.forecasting.base import (
     season_length,
 )
 from millrace.ml.forecasting.neural import GRU, LSTM
+from millrace.ml.forecasting.trees import LightGBM
 
 __all__ = [
     "MODELS",
@@ -238,5 +239,6 @@ class Ensemble(Forecaster):
 
 
 MODELS: dict[str, type[Forecaster]] = {
-    m.name: m for m in (Naive, SeasonalNaive, ETS, Theta, ARIMA, ProphetModel, GRU, LSTM, Ensemble)
+    m.name: m
+    for m in (Naive, SeasonalNaive, ETS, Theta, ARIMA, ProphetModel, GRU, LSTM, LightGBM, Ensemble)
 }

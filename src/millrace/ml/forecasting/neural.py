@@ -26,6 +26,7 @@ class _Recurrent(Forecaster):
     ``h`` steps of every target at once; one network learns from all series of a panel."""
 
     cell: ClassVar[str]
+    windowed = True
 
     def _net(self, n_in: int, h: int, k: int) -> Any:
         import torch

@@ -20,11 +20,10 @@ import pandas as pd
 
 from millrace.exceptions import InvalidInputError
 from millrace.ml.forecasting.data import Scaler, time_features
-from millrace.ml.forecasting.models import Forecaster, SeriesArrays
+from millrace.ml.forecasting.models import MODELS, Forecaster, SeriesArrays
 
 __all__ = ["ForecastSpec", "forecast_history", "history_frame", "online_series"]
 
-RECURRENT = frozenset({"gru", "lstm"})
 MAX_LENGTH = 10_000  # points per request for models that can forecast any length
 
 
@@ -80,17 +79,18 @@ class ForecastSpec:
         return [self.target, *self.exog]
 
     @property
-    def recurrent(self) -> bool:
-        return bool(RECURRENT & {self.model, *self.members})
+    def windowed(self) -> bool:
+        """Whether a window-reading model (alone or in the ensemble) is served."""
+        return any(MODELS[m].windowed for m in (self.model, *self.members) if m in MODELS)
 
     @property
     def max_length(self) -> int:
-        """Recurrent nets predict their trained horizon in one shot, and no further."""
-        return self.horizon if self.recurrent else MAX_LENGTH
+        """Windowed models predict their trained horizon in one shot, and no further."""
+        return self.horizon if self.windowed else MAX_LENGTH
 
     @property
     def min_history(self) -> int:
-        return max(3, self.input_seq_len) if self.recurrent else 3
+        return max(3, self.input_seq_len) if self.windowed else 3
 
 
 def history_frame(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from millrace.exceptions import ConfigError
+from millrace.pipelines.runners.local import DEFAULT_MODELS
 
 try:
     from kfp import compiler, dsl
@@ -27,7 +28,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 __all__ = ["CANDIDATES", "build_pipeline", "compile_pipeline", "submit"]
 
 IMAGE = "millrace:latest"
-CANDIDATES = ("naive", "seasonal_naive", "ets", "theta", "arima", "prophet", "gru", "lstm")
+CANDIDATES = DEFAULT_MODELS
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
@@ -66,11 +67,12 @@ def evaluate_op(
     prophet: Input[Model] = None,
     gru: Input[Model] = None,
     lstm: Input[Model] = None,
+    lightgbm: Input[Model] = None,
     tracking_uri: str = "",
 ) -> str:
     from millrace.pipelines.runners.kfp_ops import evaluate_into
 
-    models = [naive, seasonal_naive, ets, theta, arima, prophet, gru, lstm]
+    models = [naive, seasonal_naive, ets, theta, arima, prophet, gru, lstm, lightgbm]
     paths = [m.path if m else None for m in models]
     scores = evaluate_into(prepared.path, paths, evaluation.path, tracking_uri)
     for key, value in scores.items():
@@ -93,10 +95,11 @@ def infer_op(
     prophet: Input[Model] = None,
     gru: Input[Model] = None,
     lstm: Input[Model] = None,
+    lightgbm: Input[Model] = None,
 ) -> int:
     from millrace.pipelines.runners.kfp_ops import infer_into
 
-    models = [naive, seasonal_naive, ets, theta, arima, prophet, gru, lstm]
+    models = [naive, seasonal_naive, ets, theta, arima, prophet, gru, lstm, lightgbm]
     return infer_into(
         prepared.path, evaluation.path, [m.path if m else None for m in models], forecasts.path
     )

@@ -20,7 +20,17 @@ from millrace.pipelines.artifacts import Evaluation, Prepared, Promotion, Traine
 
 __all__ = ["DEFAULT_MODELS", "PipelineRun", "Progress", "import_libraries", "run_local"]
 
-DEFAULT_MODELS = ("naive", "seasonal_naive", "ets", "theta", "arima", "prophet", "gru", "lstm")
+DEFAULT_MODELS = (
+    "naive",
+    "seasonal_naive",
+    "ets",
+    "theta",
+    "arima",
+    "prophet",
+    "gru",
+    "lstm",
+    "lightgbm",
+)
 log = logging.getLogger("millrace.pipeline")
 
 Progress = Callable[[str, str], None]  # (step, state)
