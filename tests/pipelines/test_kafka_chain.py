@@ -13,7 +13,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from statsforecast.utils import AirPassengersDF
@@ -31,7 +30,8 @@ from millrace.pipelines.runners.kafka import (
 )
 from millrace.pipelines.runners.local import run_local
 from tests.conftest import millrace_cli
-from tests.support import SHARED, stop_pid
+from tests.pipelines.conftest import write_lte_panel
+from tests.support import stop_pid
 
 MODELS = ["naive", "seasonal_naive", "ets", "theta"]
 CFG = PreprocessConfig(target="y", horizon=6, input_seq_len=12)
@@ -280,13 +280,7 @@ def test_chain_matches_the_local_runner_on_a_panel_of_two_targets_with_folds(
     tmp_path: Path, kafka_bootstrap: str, topics: ChainTopics
 ) -> None:
     """Panels, several targets and backtest folds travel as claim checks intact."""
-    lte = SHARED / "data" / "lte"
-    data = tmp_path / "panel.csv"
-    frames = [
-        pd.read_csv(lte / f"{s}.csv").tail(300)[["time", "down", "up"]].assign(station=s)
-        for s in ("ElBorn", "LesCorts")
-    ]
-    pd.concat(frames).to_csv(data, index=False)
+    data = write_lte_panel(tmp_path / "panel.csv", rows=300)
     cfg = PreprocessConfig(
         target="down", extra_targets=("up",), id_col="station", horizon=2, input_seq_len=8, folds=2
     )

@@ -6,7 +6,6 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 from kfp import local
@@ -16,7 +15,7 @@ from millrace.ml.forecasting.data import PreprocessConfig
 from millrace.pipelines.runners.kfp import build_pipeline
 from millrace.pipelines.runners.local import run_local
 from tests.conftest import millrace_cli
-from tests.support import SHARED
+from tests.pipelines.conftest import write_lte_panel
 
 MODELS = ["naive", "seasonal_naive", "ets", "theta", "arima"]
 
@@ -110,13 +109,7 @@ def test_submit_to_an_unreachable_endpoint_is_one_clear_line(tmp_path: Path) -> 
 @pytest.mark.filterwarnings("ignore:.*have no effect in the current local runner:UserWarning")
 def test_kfp_local_run_agrees_on_a_panel_of_two_targets_with_folds(tmp_path: Path) -> None:
     """Panels, several targets and backtest folds travel through KFP's artifacts intact."""
-    lte = SHARED / "data" / "lte"
-    data = tmp_path / "panel.csv"
-    frames = [
-        pd.read_csv(lte / f"{s}.csv").tail(300)[["time", "down", "up"]].assign(station=s)
-        for s in ("ElBorn", "LesCorts")
-    ]
-    pd.concat(frames).to_csv(data, index=False)
+    data = write_lte_panel(tmp_path / "panel.csv", rows=300)
     cfg = PreprocessConfig(
         target="down",
         extra_targets=("up",),

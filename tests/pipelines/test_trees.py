@@ -14,7 +14,7 @@ from millrace.ml.forecasting.online import ForecastSpec, forecast_history, histo
 from millrace.ml.forecasting.trees import LightGBM
 from millrace.pipelines import steps
 from millrace.pipelines.runners.local import run_local
-from tests.support import SHARED
+from tests.pipelines.conftest import write_lte_panel
 
 
 def test_lightgbm_trains_saves_as_text_and_forecasts_the_same_when_served(
@@ -48,13 +48,7 @@ def test_lightgbm_trains_saves_as_text_and_forecasts_the_same_when_served(
 
 
 def test_lightgbm_learns_one_model_for_a_panel_and_respects_a_budget(tmp_path: Path) -> None:
-    lte = SHARED / "data" / "lte"
-    frames = [
-        pd.read_csv(lte / f"{s}.csv").tail(600)[["time", "down", "up"]].assign(station=s)
-        for s in ("ElBorn", "LesCorts")
-    ]
-    data = tmp_path / "panel.csv"
-    pd.concat(frames).to_csv(data, index=False)
+    data = write_lte_panel(tmp_path / "panel.csv", rows=600)
     cfg = PreprocessConfig(
         target="down", extra_targets=("up",), id_col="station", horizon=2, input_seq_len=8
     )
