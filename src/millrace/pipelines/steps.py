@@ -14,7 +14,7 @@ import hashlib
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,8 @@ from millrace.exceptions import InvalidInputError
 from millrace.ml.forecasting.data import (
     TRANSFORMS,
     PreprocessConfig,
-    Scaler,
     load_panel,
-    time_features,
+    prepare_series,
 )
 from millrace.ml.forecasting.models import (
     MODELS,
@@ -96,7 +95,7 @@ def preprocess(data: Path, cfg: PreprocessConfig, work: Path, test: Path | None 
             )
         if test_step != step:
             raise InvalidInputError(f"the test file steps by {test_step}, the data by {step}")
-    parts = [_prepare(k, frame, tails.get(k), cfg) for k, frame in panel.items()]
+    parts = [prepare_series(k, frame, tails.get(k), cfg) for k, frame in panel.items()]
     out.mkdir(parents=True, exist_ok=True)
     # NumPy's own format (no pickle): pyarrow's thread pool can abort a short-lived KFP
     # component process at exit ("terminate called without an active exception").
@@ -130,60 +129,6 @@ def preprocess(data: Path, cfg: PreprocessConfig, work: Path, test: Path | None 
     )
     meta_file.write_text(prepared.model_dump_json(exclude={"skipped"}))
     return prepared
-
-
-@dataclass
-class _Part:
-    key: str
-    y: np.ndarray  # (n, targets), original scale
-    x: np.ndarray  # (n, features): scaled targets, exog and lags, then time features
-    times: pd.DatetimeIndex
-    scaler: Scaler
-    train_end: int
-    val_end: int
-
-    @property
-    def n(self) -> int:
-        return len(self.y)
-
-
-def _prepare(
-    key: str, frame: pd.DataFrame, tail: pd.DataFrame | None, cfg: PreprocessConfig
-) -> _Part:
-    """One series split by time, imputed, lagged and scaled on its own training rows."""
-    if tail is not None:
-        if tail.index[0] <= frame.index[-1]:
-            where = f" (series {key!r})" if key else ""
-            raise InvalidInputError(f"the test file must continue after the training file{where}")
-        frame = pd.concat([frame, tail])
-        val_end = len(frame) - len(tail)
-        train_end = int(val_end * (1 - cfg.val_share))
-    else:
-        val_end = int(len(frame) * (1 - cfg.test_share))
-        train_end = int(len(frame) * (1 - cfg.test_share - cfg.val_share))
-    targets = list(cfg.targets)
-    columns = [*targets, *cfg.exog]
-    frame[columns] = frame[columns].interpolate(limit_direction="both")
-    for target in targets:
-        for lag in range(1, cfg.lags + 1):
-            frame[f"{target}_lag{lag}"] = frame[target].shift(lag).bfill()
-    features = [c for c in frame.columns if c not in targets]
-    train = frame.iloc[:train_end]
-    logged = [c for c in frame.columns if cfg.transform and (train[c] >= 0).all()]
-    # Clipping and log1p shape what the models see; ``y`` stays the original series, which
-    # baselines fit and every metric scores (clipped test actuals would flatter them).
-    scaler = Scaler.fit(train, log=logged, clip=cfg.clip)
-    scaled = scaler.transform(frame)
-    x = pd.concat([scaled[targets + features], time_features(frame.index)], axis=1)
-    return _Part(
-        key=key,
-        y=frame[targets].to_numpy(float),
-        x=x.to_numpy(float),
-        times=pd.DatetimeIndex(frame.index),
-        scaler=scaler,
-        train_end=train_end,
-        val_end=val_end,
-    )
 
 
 def series(prepared: Prepared) -> list[SeriesArrays]:

@@ -18,7 +18,15 @@ import pandas as pd
 
 from millrace.exceptions import InvalidInputError
 
-__all__ = ["TRANSFORMS", "PreprocessConfig", "Scaler", "Split", "load_panel", "time_features"]
+__all__ = [
+    "TRANSFORMS",
+    "PreparedSeries",
+    "PreprocessConfig",
+    "Scaler",
+    "load_panel",
+    "prepare_series",
+    "time_features",
+]
 
 _IRREGULAR_TOLERANCE = 0.01  # share of steps allowed to differ from the usual step
 
@@ -136,13 +144,6 @@ def _log1p(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     return out
 
 
-@dataclass
-class Split:
-    train: int  # rows [0, train) train; [train, val) validation; [val, n) test
-    val: int
-    n: int
-
-
 def _read(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
@@ -247,6 +248,62 @@ def _series(
             f"{cfg.horizon})) are needed for {what}"
         )
     return out, step
+
+
+@dataclass
+class PreparedSeries:
+    """One series as the models will see it, before it is stored."""
+
+    key: str
+    y: np.ndarray  # (n, targets), original scale
+    x: np.ndarray  # (n, features): scaled targets, exog and lags, then time features
+    times: pd.DatetimeIndex
+    scaler: Scaler
+    train_end: int
+    val_end: int
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+
+def prepare_series(
+    key: str, frame: pd.DataFrame, tail: pd.DataFrame | None, cfg: PreprocessConfig
+) -> PreparedSeries:
+    """One series split by time, imputed, lagged and scaled on its own training rows."""
+    if tail is not None:
+        if tail.index[0] <= frame.index[-1]:
+            where = f" (series {key!r})" if key else ""
+            raise InvalidInputError(f"the test file must continue after the training file{where}")
+        frame = pd.concat([frame, tail])
+        val_end = len(frame) - len(tail)
+        train_end = int(val_end * (1 - cfg.val_share))
+    else:
+        val_end = int(len(frame) * (1 - cfg.test_share))
+        train_end = int(len(frame) * (1 - cfg.test_share - cfg.val_share))
+    targets = list(cfg.targets)
+    columns = [*targets, *cfg.exog]
+    frame[columns] = frame[columns].interpolate(limit_direction="both")
+    for target in targets:
+        for lag in range(1, cfg.lags + 1):
+            frame[f"{target}_lag{lag}"] = frame[target].shift(lag).bfill()
+    features = [c for c in frame.columns if c not in targets]
+    train = frame.iloc[:train_end]
+    logged = [c for c in frame.columns if cfg.transform and (train[c] >= 0).all()]
+    # Clipping and log1p shape what the models see; ``y`` stays the original series, which
+    # baselines fit and every metric scores (clipped test actuals would flatter them).
+    scaler = Scaler.fit(train, log=logged, clip=cfg.clip)
+    scaled = scaler.transform(frame)
+    x = pd.concat([scaled[targets + features], time_features(frame.index)], axis=1)
+    return PreparedSeries(
+        key=key,
+        y=frame[targets].to_numpy(float),
+        x=x.to_numpy(float),
+        times=pd.DatetimeIndex(frame.index),
+        scaler=scaler,
+        train_end=train_end,
+        val_end=val_end,
+    )
 
 
 def time_features(index: pd.DatetimeIndex) -> pd.DataFrame:
