@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,6 +21,7 @@ __all__ = [
     "model_files",
     "save_model",
     "season_length",
+    "windows",
 ]
 
 
@@ -61,6 +62,29 @@ Data = SeriesArrays | Sequence[SeriesArrays]
 
 def as_units(data: Data) -> list[SeriesArrays]:
     return [data] if isinstance(data, SeriesArrays) else list(data)
+
+
+def windows(
+    units: list[SeriesArrays], w: int, h: int, span: Callable[[SeriesArrays], tuple[int, int]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Input windows of ``w`` steps of every scaled column, once per series (its targets
+    share them), for the label starts ``span(series)`` gives (at least ``w``); and the
+    labels, all targets' scaled values ``h`` steps on. Shapes (n, w, columns), (n, h, k)."""
+    xs, ys = [], []
+    for s in units:
+        if s.target_index:
+            continue
+        start, end = span(s)
+        feats = s.x.astype(np.float32)
+        idx = np.arange(max(start, w), end - h + 1)
+        xs += [feats[i - w : i] for i in idx]
+        ys += [feats[i : i + h, : s.n_targets] for i in idx]
+    if not xs:
+        return (
+            np.empty((0, w, units[0].x.shape[1]), np.float32),
+            np.empty((0, h, units[0].n_targets), np.float32),
+        )
+    return np.stack(xs), np.stack(ys)
 
 
 def season_length(step: pd.Timedelta) -> int:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from millrace.ml.forecasting.base import Data, Forecaster, SeriesArrays, as_units
+from millrace.ml.forecasting.base import Data, Forecaster, SeriesArrays, as_units, windows
 
 __all__ = ["GRU", "LSTM"]
 
@@ -47,27 +47,6 @@ class _Recurrent(Forecaster):
 
         return Net()
 
-    def _windows(
-        self, units: list[SeriesArrays], h: int, validation: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Training (or validation) windows of every series, once per series (its targets
-        share the inputs); labels are all targets' scaled values."""
-        w = int(self.params["input_seq_len"])
-        xs, ys = [], []
-        for s in units:
-            if s.target_index:
-                continue
-            start, end = (s.train_end - w, s.val_end) if validation else (0, s.train_end)
-            feats = s.x.astype(np.float32)
-            idx = np.arange(max(start, w), end - h + 1)
-            xs += [feats[i - w : i] for i in idx]
-            ys += [feats[i : i + h, : s.n_targets] for i in idx]
-        if not xs:
-            return np.empty((0, w, units[0].x.shape[1]), np.float32), np.empty(
-                (0, h, units[0].n_targets), np.float32
-            )
-        return np.stack(xs), np.stack(ys)
-
     def fit(self, data: Data, seed: int = 0, budget_s: float | None = None) -> None:
         import torch
 
@@ -77,8 +56,11 @@ class _Recurrent(Forecaster):
         units = as_units(data)
         h, k = int(self.params["horizon"]), units[0].n_targets
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        xt, yt = self._windows(units, h, validation=False)
-        xv, yv = self._windows(units, h, validation=True)
+        w = int(self.params["input_seq_len"])
+        xt, yt = windows(units, w, h, lambda s: (0, s.train_end))
+        # Validation labels start ``w`` steps before the training rows end, as they have
+        # since the first GRU here: the first few early-stopping labels are training rows.
+        xv, yv = windows(units, w, h, lambda s: (s.train_end - w, s.val_end))
         # Weight init draws from torch's global generator, which trainers running side by
         # side share: seed and build under a lock, or the seed decides nothing.
         with _INIT_LOCK:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from millrace.ml.forecasting.base import Data, Forecaster, SeriesArrays, as_units
+from millrace.ml.forecasting.base import Data, Forecaster, SeriesArrays, as_units, windows
 
 __all__ = ["LightGBM"]
 
@@ -37,27 +37,15 @@ class LightGBM(Forecaster):
     name = "lightgbm"
     windowed = True
 
-    def _rows(self, units: list[SeriesArrays], validation: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Flattened windows of every series (once per series: its targets share them) and
-        the labels, all targets for every step ahead."""
-        w, h = int(self.params["input_seq_len"]), int(self.params["horizon"])
-        xs, ys = [], []
-        for s in units:
-            if s.target_index:
-                continue
-            start, end = (s.train_end, s.val_end) if validation else (w, s.train_end)
-            idx = np.arange(max(start, w), end - h + 1)
-            xs += [s.x[i - w : i].ravel() for i in idx]
-            ys += [s.x[i : i + h, : s.n_targets] for i in idx]
-        return np.asarray(xs, dtype=np.float32), np.asarray(ys, dtype=np.float32)
-
     def fit(self, data: Data, seed: int = 0, budget_s: float | None = None) -> None:
         import lightgbm as lgb
 
         units = as_units(data)
         h, k = int(self.params["horizon"]), units[0].n_targets
-        xt, yt = self._rows(units, validation=False)
-        xv, yv = self._rows(units, validation=True)
+        w = int(self.params["input_seq_len"])
+        xt, yt = windows(units, w, h, lambda s: (w, s.train_end))
+        xv, yv = windows(units, w, h, lambda s: (s.train_end, s.val_end))
+        xt, xv = xt.reshape(len(xt), -1), xv.reshape(len(xv), -1)  # a row per flat window
         share = budget_s / (h * k) if budget_s else None
         params = {
             "objective": "huber",
