@@ -26,6 +26,7 @@ from millrace.exceptions import InvalidInputError
 from millrace.ml.forecasting.data import (
     TRANSFORMS,
     PreprocessConfig,
+    future_times,
     load_panel,
     prepare_series,
 )
@@ -137,7 +138,7 @@ def series(prepared: Prepared) -> list[SeriesArrays]:
         table = {k: arrays[k] for k in arrays.files}
     saved = json.loads((Path(prepared.uri) / "scaler.json").read_text())
     scalers = saved.get("series", {"": saved})
-    targets = [prepared.config["target"], *prepared.config.get("extra_targets", ())]
+    targets = PreprocessConfig.from_dict(prepared.config).targets
     splits = prepared.series or [
         SeriesSplit(key="", n=prepared.n, train_end=prepared.train_end, val_end=prepared.val_end)
     ]
@@ -354,10 +355,7 @@ def infer(prepared: Prepared, trained: Trained, log_path: Path, next_horizon: bo
     for s in units:
         tag = {"target": s.target, **({"series": s.key} if s.key else {}), "model": trained.name}
         if next_horizon:
-            freq = pd.infer_freq(s.times[-min(len(s.times), 50) :]) or pd.Timedelta(
-                seconds=prepared.step_seconds
-            )
-            future = pd.date_range(s.times[-1], periods=h + 1, freq=freq)[1:]
+            future = future_times(s.times, prepared.step_seconds, h)
             s.times = s.times.append(future)
             pred = model.forecast(s, len(s.y), h)
             lines += [

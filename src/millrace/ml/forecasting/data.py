@@ -23,9 +23,12 @@ __all__ = [
     "PreparedSeries",
     "PreprocessConfig",
     "Scaler",
+    "future_times",
     "load_panel",
+    "model_inputs",
     "prepare_series",
     "time_features",
+    "with_lags",
 ]
 
 _IRREGULAR_TOLERANCE = 0.01  # share of steps allowed to differ from the usual step
@@ -282,28 +285,49 @@ def prepare_series(
         val_end = int(len(frame) * (1 - cfg.test_share))
         train_end = int(len(frame) * (1 - cfg.test_share - cfg.val_share))
     targets = list(cfg.targets)
-    columns = [*targets, *cfg.exog]
-    frame[columns] = frame[columns].interpolate(limit_direction="both")
-    for target in targets:
-        for lag in range(1, cfg.lags + 1):
-            frame[f"{target}_lag{lag}"] = frame[target].shift(lag).bfill()
-    features = [c for c in frame.columns if c not in targets]
+    frame = with_lags(frame[[*targets, *cfg.exog]], targets, cfg.lags)
     train = frame.iloc[:train_end]
     logged = [c for c in frame.columns if cfg.transform and (train[c] >= 0).all()]
     # Clipping and log1p shape what the models see; ``y`` stays the original series, which
     # baselines fit and every metric scores (clipped test actuals would flatter them).
     scaler = Scaler.fit(train, log=logged, clip=cfg.clip)
-    scaled = scaler.transform(frame)
-    x = pd.concat([scaled[targets + features], time_features(frame.index)], axis=1)
     return PreparedSeries(
         key=key,
         y=frame[targets].to_numpy(float),
-        x=x.to_numpy(float),
+        x=model_inputs(frame, targets, scaler).to_numpy(float),
         times=pd.DatetimeIndex(frame.index),
         scaler=scaler,
         train_end=train_end,
         val_end=val_end,
     )
+
+
+def with_lags(frame: pd.DataFrame, targets: Sequence[str], lags: int) -> pd.DataFrame:
+    """Gaps interpolated, then ``lags`` lagged copies of each target: the columns the
+    scaler sees. Preprocess and the inference server both build them here."""
+    out = frame.interpolate(limit_direction="both")
+    for target in targets:
+        for lag in range(1, lags + 1):
+            out[f"{target}_lag{lag}"] = out[target].shift(lag).bfill()
+    return out
+
+
+def model_inputs(frame: pd.DataFrame, targets: Sequence[str], scaler: Scaler) -> pd.DataFrame:
+    """``SeriesArrays.x``: the scaled targets first, then exogenous columns and lags, then
+    the time features. The neural and tree models' weights depend on this order."""
+    features = [c for c in frame.columns if c not in targets]
+    scaled = scaler.transform(frame)
+    return pd.concat([scaled[[*targets, *features]], time_features(frame.index)], axis=1)
+
+
+def future_times(times: pd.DatetimeIndex, step_seconds: float, h: int) -> pd.DatetimeIndex:
+    """The ``h`` timestamps after ``times``: its recent calendar frequency when it has one
+    (month ends stay month ends), else the series' step."""
+    recent = times[-min(len(times), 50) :]
+    freq = pd.infer_freq(recent) if len(recent) >= 3 else None
+    return pd.date_range(times[-1], periods=h + 1, freq=freq or pd.Timedelta(seconds=step_seconds))[
+        1:
+    ]
 
 
 def time_features(index: pd.DatetimeIndex) -> pd.DataFrame:

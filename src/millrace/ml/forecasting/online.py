@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from millrace.exceptions import InvalidInputError
-from millrace.ml.forecasting.data import Scaler, time_features
+from millrace.ml.forecasting.data import Scaler, future_times, model_inputs, with_lags
 from millrace.ml.forecasting.models import MODELS, Forecaster, SeriesArrays
 
 __all__ = ["ForecastSpec", "forecast_history", "history_frame", "online_series"]
@@ -138,24 +138,18 @@ def history_frame(
 
 def online_series(history: pd.DataFrame, spec: ForecastSpec, h: int) -> SeriesArrays:
     """The history as the forecaster's arrays, with ``h`` future timestamps appended."""
-    frame = history[spec.columns].copy()
-    frame[spec.columns] = frame[spec.columns].interpolate(limit_direction="both")
-    for lag in range(1, spec.lags + 1):
-        frame[f"{spec.target}_lag{lag}"] = frame[spec.target].shift(lag).bfill()
-    features = [c for c in frame.columns if c != spec.target]
+    frame = with_lags(history[spec.columns], [spec.target], spec.lags)
     unknown = [c for c in frame.columns if c not in spec.scaler.mean]
     if unknown:
         raise InvalidInputError(f"the saved scaler does not know column(s) {unknown}")
-    scaled = spec.scaler.transform(frame)
-    # The target first, as preprocess orders a series' inputs.
-    x = pd.concat([scaled[[spec.target, *features]], time_features(frame.index)], axis=1)
+    x = model_inputs(frame, [spec.target], spec.scaler)
     times = pd.DatetimeIndex(frame.index)
     n = len(frame)
     return SeriesArrays(
         y=frame[spec.target].to_numpy(float),
-        y_scaled=scaled[spec.target].to_numpy(float),
+        y_scaled=x[spec.target].to_numpy(float),
         x=x.to_numpy(float),
-        times=times.append(_future(times, spec.step_seconds, h)),
+        times=times.append(future_times(times, spec.step_seconds, h)),
         train_end=n,
         val_end=n,
         season=spec.season,
@@ -163,15 +157,6 @@ def online_series(history: pd.DataFrame, spec: ForecastSpec, h: int) -> SeriesAr
         target_std=spec.scaler.std[spec.target],
         target_log=spec.target in spec.scaler.log,
     )
-
-
-def _future(times: pd.DatetimeIndex, step_seconds: float, h: int) -> pd.DatetimeIndex:
-    """The next ``h`` timestamps, stepped as ``steps.infer`` steps them."""
-    recent = times[-min(len(times), 50) :]
-    freq = pd.infer_freq(recent) if len(recent) >= 3 else None
-    return pd.date_range(times[-1], periods=h + 1, freq=freq or pd.Timedelta(seconds=step_seconds))[
-        1:
-    ]
 
 
 def forecast_history(
