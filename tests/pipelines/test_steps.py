@@ -249,3 +249,10 @@ def test_clipping_bounds_come_from_training_rows_and_spare_the_actuals(
     np.testing.assert_allclose(online.y_scaled, s.y_scaled[140:160])
     with pytest.raises(InvalidInputError, match="unknown clip 'winsor'"):
         steps.preprocess(data, PreprocessConfig(target="y", clip="winsor"), tmp_path / "x")
+
+
+def test_the_cli_default_candidates_are_the_runners_defaults() -> None:
+    from millrace.cli.pipeline import CANDIDATES
+    from millrace.pipelines.runners.local import DEFAULT_MODELS
+
+    assert CANDIDATES.split(",") == list(DEFAULT_MODELS)

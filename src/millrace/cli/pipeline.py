@@ -29,6 +29,11 @@ def _work() -> Path:
     return load_settings().home.resolve() / "pipelines"
 
 
+# runners.local.DEFAULT_MODELS, spelled out: importing the runners would load the model
+# libraries for every command's start-up. tests/pipelines/test_steps.py checks they agree.
+CANDIDATES = "naive,seasonal_naive,ets,theta,arima,prophet,gru,lstm,lightgbm"
+
+
 def _targets(text: str) -> tuple[str, tuple[str, ...]]:
     """``--target down,up``: the first target and the rest."""
     first, *extra = [c.strip() for c in text.split(",") if c.strip()] or [""]
@@ -45,9 +50,7 @@ def run(
     ] = None,
     horizon: Annotated[int, typer.Option(help="Steps to forecast at once")] = 12,
     input_seq_len: Annotated[int, typer.Option(help="Window the GRU/LSTM see")] = 24,
-    models: Annotated[str, typer.Option(help="Comma-separated candidates")] = (
-        "naive,seasonal_naive,ets,theta,arima,prophet,gru,lstm,lightgbm"
-    ),
+    models: Annotated[str, typer.Option(help="Comma-separated candidates")] = CANDIDATES,
     exog: Annotated[str, typer.Option(help="Comma-separated exogenous columns")] = "",
     test: Annotated[Path | None, typer.Option(help="A _test file continuing the data")] = None,
     budget: Annotated[float | None, typer.Option(help="Seconds for training")] = None,
@@ -81,7 +84,7 @@ def run(
     first, extra = _targets(target)
     cfg = PreprocessConfig(
         target=first,
-        extra_targets=tuple(extra),
+        extra_targets=extra,
         id_col=id_col,
         time_col=time_col,
         horizon=horizon,
@@ -192,9 +195,7 @@ def compile_(
     output: Annotated[Path, typer.Option(help="Where to write the pipeline YAML")] = Path(
         "pipeline.yaml"
     ),
-    models: Annotated[str, typer.Option(help="Comma-separated candidates")] = (
-        "naive,seasonal_naive,ets,theta,arima,prophet,gru,lstm,lightgbm"
-    ),
+    models: Annotated[str, typer.Option(help="Comma-separated candidates")] = CANDIDATES,
     image: Annotated[
         str, typer.Option(help="Container image with Millrace installed")
     ] = "millrace:latest",
