@@ -82,6 +82,9 @@ def parse_registered_name(name: str) -> tuple[str, str] | None:
 def mlflow_client(tracking_uri: str) -> Any:
     from mlflow.tracking import MlflowClient
 
+    from millrace.ml.tracking_store import ensure_store
+
+    ensure_store(tracking_uri)
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 

@@ -19,6 +19,7 @@ from millrace.ml.registry import (
     register_model,
     registered_name,
 )
+from millrace.ml.tracking_store import ensure_store
 from millrace.settings import Settings
 
 __all__ = [
@@ -43,6 +44,7 @@ class Tracked:
 def _mlflow(settings: Settings) -> Any:
     import mlflow
 
+    ensure_store(settings.resolved_mlflow_uri)
     mlflow.set_tracking_uri(settings.resolved_mlflow_uri)
     return mlflow
 
@@ -136,6 +138,7 @@ def log_forecaster(
     formats: state dicts, JSON), scaler and preprocess config. Returns the run id."""
     import mlflow
 
+    ensure_store(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     use_experiment(mlflow, tracking_uri, experiment)
     with mlflow.start_run(run_name=name, tags={"candidate": name}) as run:
