@@ -102,6 +102,11 @@ def test_a_store_from_an_older_mlflow_is_upgraded_after_a_backup(tmp_path: Path)
         engine.dispose()
 
 
-def test_stores_behind_a_server_are_left_alone(tmp_path: Path) -> None:
+def test_stores_behind_a_server_or_in_memory_are_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     ensure_store("http://127.0.0.1:1")  # nothing listens there: nothing may be contacted
+    ensure_store("sqlite:///:memory:")
+    ensure_store("postgresql://127.0.0.1:1/mlflow")
     assert list(tmp_path.iterdir()) == []

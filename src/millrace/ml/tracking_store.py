@@ -31,9 +31,11 @@ _guard = threading.Lock()
 
 
 def sqlite_path(tracking_uri: str) -> Path | None:
-    if not tracking_uri.startswith("sqlite:///"):
+    """The file behind a SQLite URI; None for anything else, or an in-memory database."""
+    path = tracking_uri.removeprefix("sqlite:///")
+    if path == tracking_uri or path in ("", ":memory:") or "?" in path:
         return None
-    return Path(tracking_uri.removeprefix("sqlite:///"))
+    return Path(path)
 
 
 def ensure_store(tracking_uri: str) -> None:
