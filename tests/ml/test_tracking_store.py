@@ -16,7 +16,7 @@ from mlflow.store.db import utils
 from mlflow.tracking import MlflowClient
 
 from millrace.ml import tracking_store
-from millrace.ml.tracking_store import ensure_store
+from millrace.ml.tracking_store import ensure_store, sqlite_path
 
 
 def _usable(uri: str) -> None:
@@ -26,7 +26,9 @@ def _usable(uri: str) -> None:
     finally:
         engine.dispose()
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    client.create_experiment("works", artifact_location=Path(uri[10:]).parent.as_uri())
+    db = sqlite_path(uri)
+    assert db is not None
+    client.create_experiment("works", artifact_location=db.parent.as_uri())
     client.create_registered_model("works")
 
 
@@ -42,7 +44,7 @@ def test_a_kill_half_way_through_creation_leaves_no_broken_store(tmp_path: Path)
     child = textwrap.dedent(f"""
         import os, signal
         from mlflow.store.db import utils
-        from millrace.ml.tracking_store import ensure_store
+        from millrace.ml.tracking_store import ensure_store, sqlite_path
 
         def upgrade_then_die(engine):
             os.kill(os.getpid(), signal.SIGKILL)

@@ -19,7 +19,7 @@ from millrace.ml.registry import (
     register_model,
     registered_name,
 )
-from millrace.ml.tracking_store import ensure_store
+from millrace.ml.tracking_store import ensure_store, sqlite_path
 from millrace.settings import Settings
 
 __all__ = [
@@ -41,11 +41,11 @@ class Tracked:
     registered_version: str
 
 
-def _mlflow(settings: Settings) -> Any:
+def _mlflow(tracking_uri: str) -> Any:
     import mlflow
 
-    ensure_store(settings.resolved_mlflow_uri)
-    mlflow.set_tracking_uri(settings.resolved_mlflow_uri)
+    ensure_store(tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
     return mlflow
 
 
@@ -56,9 +56,9 @@ def artifact_root(tracking_uri: str) -> str | None:
     process happens to run, which scattered artifacts into source checkouts.
     A tracking server chooses its own artifact root, so None there.
     """
-    if not tracking_uri.startswith("sqlite:///"):
+    db = sqlite_path(tracking_uri)
+    if db is None:
         return None
-    db = Path(tracking_uri.removeprefix("sqlite:///"))
     return (db.parent / "mlartifacts").resolve().as_uri()
 
 
@@ -86,7 +86,7 @@ def _child(tracking_uri: str, experiment: str) -> str | None:
 
 def warm_up(settings: Settings) -> None:
     """Create or migrate the tracking store now, not inside a time-boxed training step."""
-    _mlflow(settings).search_experiments(max_results=1)
+    _mlflow(settings.resolved_mlflow_uri).search_experiments(max_results=1)
 
 
 def log_tabular_model(
@@ -101,7 +101,7 @@ def log_tabular_model(
     artifacts: dict[str, str],
     tags: dict[str, str],
 ) -> Tracked:
-    mlflow = _mlflow(settings)
+    mlflow = _mlflow(settings.resolved_mlflow_uri)
     uri = settings.resolved_mlflow_uri
     use_experiment(mlflow, uri, f"millrace/{owner_id}/{model_id}")
     name = register_model(uri, owner=owner_id, model_id=model_id, kind="tabular")
@@ -136,10 +136,7 @@ def log_forecaster(
 ) -> str:
     """One MLflow run per trained candidate: params, per-epoch losses, model files (safe
     formats: state dicts, JSON), scaler and preprocess config. Returns the run id."""
-    import mlflow
-
-    ensure_store(tracking_uri)
-    mlflow.set_tracking_uri(tracking_uri)
+    mlflow = _mlflow(tracking_uri)
     use_experiment(mlflow, tracking_uri, experiment)
     with mlflow.start_run(run_name=name, tags={"candidate": name}) as run:
         mlflow.log_params(

@@ -74,17 +74,15 @@ def _create(db: Path) -> None:
 
 
 def _upgrade_if_old(db: Path) -> None:
-    from mlflow.exceptions import MlflowException
-    from mlflow.store.db.utils import _verify_schema, create_sqlalchemy_engine
+    from mlflow.store.db import utils
 
-    engine = create_sqlalchemy_engine(f"sqlite:///{db}")
+    engine = utils.create_sqlalchemy_engine(f"sqlite:///{db}")
     try:
-        _verify_schema(engine)
-        return
-    except MlflowException:
-        pass
+        current = utils._get_schema_version(engine)
     finally:
         engine.dispose()
+    if current == utils._get_latest_schema_revision():  # MLflow's own _verify_schema test
+        return
     backup = db.with_name(db.name + ".before-upgrade")
     shutil.copyfile(db, backup)
     log.warning("upgrading the MLflow store %s (a copy is kept at %s)", db, backup)
