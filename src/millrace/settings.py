@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     token: SecretStr | None = Field(
         default=None, description="API token for client commands ('millrace users create')."
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token Prometheus sends to the API's and the inference server's "
+        "/metrics; an admin's API token is accepted too",
+    )
     serve_url: str = Field(
         default="http://127.0.0.1:8080",
         description="The inference server ('millrace serve', 'millrace up') for 'predict'.",

@@ -49,6 +49,9 @@ with warnings.catch_warnings():
     import mlflow.pyfunc  # noqa: F401
 
 
+SCRAPE_TOKEN = "scrape-token-for-tests"
+
+
 def air_with_exog() -> pd.DataFrame:
     """AirPassengers plus a deterministic exogenous column, so exog and lags both matter."""
     frame = AirPassengersDF.rename(columns={"ds": "time"})[["time", "y"]].copy()
@@ -140,12 +143,13 @@ class ServedWorld:
 @pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedWorld]:
     home = tmp_path_factory.mktemp("serve-home")
-    settings = Settings(home=home)
+    settings = Settings(home=home, metrics_token=SCRAPE_TOKEN)
     wh = Warehouse.open(settings)
     tokens = {}
     with session_scope(wh.sessions) as session:
         for user, admin in (("alice", False), ("bob", False), ("root", True)):
             tokens[user] = create_user(session, user_id=user, is_admin=admin)[1]
+    tokens["prometheus"] = SCRAPE_TOKEN  # not a user: the scrape token /metrics accepts
     credit = log_lightgbm(settings, "alice", "credit", "classification", 40)
     stream = [log_lightgbm(settings, "alice", "stream", "regression", n) for n in (5, 60)]
     from millrace.ml.registry import promote

@@ -39,6 +39,7 @@ def test_an_unloadable_champion_is_a_503_with_the_reason(served: ServedWorld) ->
         assert "could not be loaded" in r.json()["detail"]
         assert c.get("/v2/health/ready").status_code == 200  # the others are served
         assert c.get("/v2/models/credit").status_code == 200
+    with served.client("prometheus") as c:
         metrics = c.get("/metrics").text
     assert 'millrace_model_load_failures_total{model="millrace.alice.broken"} 1.0' in metrics
 

@@ -12,7 +12,7 @@ MODEL = "millrace.alice.credit"
 
 
 def _samples(served: ServedWorld) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    with served.client(None) as c:  # Prometheus scrapes without a token
+    with served.client("prometheus") as c:  # the scrape token, as Prometheus sends it
         r = c.get("/metrics")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
@@ -65,3 +65,23 @@ def test_metrics_count_requests_by_model_and_outcome(served: ServedWorld) -> Non
     assert _get(after, "millrace_registry_polls_total", outcome="ok") >= 1
     batches = "millrace_inference_batch_rows_sum"
     assert delta(batches, model=MODEL) == 15
+
+
+def test_metrics_need_the_scrape_token_or_an_admin(served: ServedWorld) -> None:
+    """The series name every model's owner: not for anonymous callers or other users."""
+    with served.client(None) as c:
+        anonymous = c.get("/metrics")
+        wrong = c.get("/metrics", headers={"Authorization": "Bearer not-the-scrape-token"})
+    assert anonymous.status_code == 401, anonymous.text
+    assert "bearer token" in anonymous.json()["detail"]
+    assert wrong.status_code == 401
+    with served.client("alice") as c:
+        user = c.get("/metrics")
+    assert user.status_code == 403
+    assert "MILLRACE_METRICS_TOKEN" in user.json()["detail"]
+    assert "millrace_inference" not in user.text
+    for caller in ("prometheus", "root"):
+        with served.client(caller) as c:
+            r = c.get("/metrics")
+        assert r.status_code == 200, (caller, r.text)
+        assert "millrace_inference_requests_total" in r.text

@@ -31,13 +31,21 @@ def test_journey_steps_are_timed_when_they_end() -> None:
     assert _count("automl", "failed") == before_failed + 1
 
 
-def test_api_serves_prometheus_text_without_a_token(served: ServedWorld) -> None:
-    async def scrape() -> httpx.Response:
+def test_api_metrics_need_the_scrape_token_or_an_admin(served: ServedWorld) -> None:
+    async def scrape(caller: str | None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {served.tokens[caller]}"} if caller else {}
         transport = httpx.ASGITransport(app=create_app(warehouse=served.wh))
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=headers
+        ) as client:
             return await client.get("/metrics")
 
-    r = asyncio.run(scrape())
-    assert r.status_code == 200
-    names = {f.name for f in text_string_to_metric_families(r.text)}
-    assert "millrace_journey_step_duration_seconds" in names
+    assert asyncio.run(scrape(None)).status_code == 401
+    refused = asyncio.run(scrape("alice"))
+    assert refused.status_code == 403
+    assert "MILLRACE_METRICS_TOKEN" in refused.json()["detail"]
+    for caller in ("prometheus", "root"):
+        r = asyncio.run(scrape(caller))
+        assert r.status_code == 200, (caller, r.text)
+        names = {f.name for f in text_string_to_metric_families(r.text)}
+        assert "millrace_journey_step_duration_seconds" in names

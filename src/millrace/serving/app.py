@@ -11,12 +11,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Header
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from millrace import __version__
+from millrace.exceptions import PermissionDeniedError
 from millrace.serving.auth import TokenCache
 from millrace.serving.batching import Batcher
 from millrace.serving.fastpath import FastPath
@@ -28,6 +30,7 @@ from millrace.serving.routes import router
 from millrace.serving.service import InferenceService
 from millrace.settings import Settings
 from millrace.warehouse.api.errors import install_error_handlers
+from millrace.warehouse.api.scrape import SCRAPE_REFUSED, is_scrape_token
 from millrace.warehouse.context import Warehouse
 
 __all__ = ["ServeOptions", "create_serving_app"]
@@ -96,7 +99,13 @@ def create_serving_app(
     app.include_router(router)
 
     @app.get("/metrics", include_in_schema=False)
-    def prometheus() -> Response:
+    async def prometheus(authorization: Annotated[str | None, Header()] = None) -> Response:
+        # Prometheus with the scrape token, or an admin: the labels name every owner.
+        if (
+            not is_scrape_token(authorization, settings.metrics_token)
+            and not (await app.state.tokens.caller(authorization)).is_admin
+        ):
+            raise PermissionDeniedError(SCRAPE_REFUSED)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(

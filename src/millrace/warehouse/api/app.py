@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI, Response
 from millrace import __version__
 from millrace.settings import Settings
 from millrace.ui import mount_ui
+from millrace.warehouse.api.deps import MetricsReader
 from millrace.warehouse.api.errors import install_error_handlers
 from millrace.warehouse.api.idempotency import IdempotencyMiddleware
 from millrace.warehouse.api.limits import BodyLimitMiddleware
@@ -38,9 +39,9 @@ def _resources() -> APIRouter:
     return router
 
 
-def _metrics() -> Response:
-    """Prometheus text for this process (no token, like ``/health``): in ``millrace up``
-    it also carries the agents' event counters, consumer lag and journey step durations."""
+def _metrics(_: MetricsReader) -> Response:
+    """Prometheus text for this process: in ``millrace up`` it also carries the agents'
+    event counters, consumer lag and journey step durations."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

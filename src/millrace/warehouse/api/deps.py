@@ -8,12 +8,13 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from millrace.exceptions import PermissionDeniedError
+from millrace.warehouse.api.scrape import SCRAPE_REFUSED, is_scrape_token
 from millrace.warehouse.context import Warehouse
 from millrace.warehouse.db import session_scope
 from millrace.warehouse.models import User
 from millrace.warehouse.users import authenticate
 
-__all__ = ["AdminUser", "CurrentUser", "WarehouseDep"]
+__all__ = ["AdminUser", "CurrentUser", "MetricsReader", "WarehouseDep"]
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `millrace users create`")
 
@@ -46,3 +47,19 @@ def admin_user(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(admin_user)]
+
+
+def metrics_reader(
+    wh: WarehouseDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Prometheus with the scrape token, or an admin: the series name every owner."""
+    header = f"Bearer {credentials.credentials}" if credentials else None
+    if (
+        not is_scrape_token(header, wh.settings.metrics_token)
+        and not current_user(wh, credentials).is_admin
+    ):
+        raise PermissionDeniedError(SCRAPE_REFUSED)
+
+
+MetricsReader = Annotated[None, Depends(metrics_reader)]
