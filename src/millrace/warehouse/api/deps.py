@@ -50,13 +50,13 @@ AdminUser = Annotated[User, Depends(admin_user)]
 
 
 def metrics_reader(
+    request: Request,
     wh: WarehouseDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """Prometheus with the scrape token, or an admin: the series name every owner."""
-    header = f"Bearer {credentials.credentials}" if credentials else None
     if (
-        not is_scrape_token(header, wh.settings.metrics_token)
+        not is_scrape_token(request.headers.get("authorization"), wh.settings.metrics_token)
         and not current_user(wh, credentials).is_admin
     ):
         raise PermissionDeniedError(SCRAPE_REFUSED)
