@@ -14,7 +14,7 @@ from millrace.ml.forecasting.metrics import weighted_scores
 from millrace.ml.forecasting.models import Theta
 from millrace.pipelines import steps
 from millrace.pipelines.runners.local import run_local
-from millrace.pipelines.scoring import fold_splits
+from millrace.pipelines.scoring import fold_splits, selection_scores
 
 MODELS = ["naive", "seasonal_naive", "theta", "arima"]
 
@@ -45,7 +45,7 @@ def test_the_champion_is_chosen_on_validation_and_every_fold(air: Path, tmp_path
         for n, c in ev.candidates.items()
     }
     per_part = [weighted_scores({n: m[p] for n, m in metrics.items()}) for p in parts]
-    expected = {n: np.mean([s[n] for s in per_part]) for n in metrics}
+    expected = {n: np.median([s[n] for s in per_part]) for n in metrics}
     assert ev.champion == min(expected, key=expected.__getitem__)
     for name, score in expected.items():
         assert ev.candidates[name]["score"] == pytest.approx(score, abs=1e-5)
@@ -71,3 +71,27 @@ def test_a_candidate_without_its_backtest_is_refused(air: Path, tmp_path: Path) 
         steps.evaluate(run.prepared, run.trained, tmp_path / "w")
     with pytest.raises(InvalidInputError, match="folds must be between 1 and 10"):
         steps.preprocess(air, _cfg(0), tmp_path / "w")
+
+
+def _window(rmse: float) -> dict[str, float]:
+    return {"rmse": rmse, "mae": rmse, "mse": rmse**2}
+
+
+def test_one_unusual_window_cannot_decide_but_every_series_counts() -> None:
+    # "steady" is 5% behind on every window; "windowed" leads on two of three windows
+    # and falls far behind on one (the earliest fold's burst, fitted on the fewest rows).
+    one_series = {
+        "steady": [[_window(1.05), _window(1.05), _window(1.05)]],
+        "windowed": [[_window(1.0), _window(1.0), _window(3.0)]],
+    }
+    scores = selection_scores(one_series)
+    assert scores["windowed"] == pytest.approx(1.0)  # the typical window, not the burst
+    assert min(scores, key=scores.__getitem__) == "windowed"
+    # Series are averaged: a candidate far behind on a whole second series loses.
+    two_series = {
+        "steady": [*one_series["steady"], [_window(1.0)] * 3],
+        "windowed": [*one_series["windowed"], [_window(3.0)] * 3],
+    }
+    scores = selection_scores(two_series)
+    assert min(scores, key=scores.__getitem__) == "steady"
+    assert scores["windowed"] == pytest.approx((1.0 + 0.5 * 3 + 0.3 * 3 + 0.2 * 9) / 2)
