@@ -19,7 +19,7 @@ MASE is scaled by the in-sample seasonal-naive MAE of the train part; sMAPE is i
 Millrace is given the whole series with ``test_share`` set so its test window is exactly
 the last ``h`` points. Fitting, scaling and the choice of champion never see it.
 
-    .venv/bin/python benchmarks/forecast_series.py [--series air_passengers,...]
+    .venv/bin/python benchmarks/forecast_series.py [--series air_passengers,...] [--folds 1]
         [--budget 20] [--models naive,seasonal_naive,ets,theta,arima,prophet,gru,lstm,lightgbm]
 """
 
@@ -196,7 +196,12 @@ class MillraceResult:
 
 
 def millrace(
-    series: pd.Series, spec: Spec, work: Path, models: list[str], budget: float | None
+    series: pd.Series,
+    spec: Spec,
+    work: Path,
+    models: list[str],
+    budget: float | None,
+    folds: int = 1,
 ) -> MillraceResult:
     h, _, input_seq_len = FREQUENCIES[spec.frequency]
     data = work / f"{spec.name}.csv"
@@ -207,6 +212,7 @@ def millrace(
         input_seq_len=input_seq_len,
         # (h - 0.5) / n rounds to exactly h test rows in preprocess's int() split.
         test_share=(h - 0.5) / len(series),
+        folds=folds,
     )
     run = run_local(data, cfg, work, name=spec.name, models=models, budget_s=budget)
     prepared = run.prepared
@@ -224,7 +230,12 @@ def millrace(
 
 
 def run_series(
-    spec: Spec, work: Path, models: list[str], baselines: list[str], budget: float | None
+    spec: Spec,
+    work: Path,
+    models: list[str],
+    baselines: list[str],
+    budget: float | None,
+    folds: int = 1,
 ) -> dict[str, dict[str, float | str]]:
     series = spec.load()
     h, season, _ = FREQUENCIES[spec.frequency]
@@ -241,7 +252,7 @@ def run_series(
         }
 
     started = time.perf_counter()
-    run = millrace(series, spec, work, models, budget)
+    run = millrace(series, spec, work, models, budget, folds)
     out["millrace"] = score(run.pred, time.perf_counter() - started)
     scale = mase_scale(y_train, season)
     hindsight = min(run.test_mae, key=run.test_mae.__getitem__)
@@ -374,6 +385,9 @@ def main() -> None:
         "--models", default=",".join(DEFAULT_MODELS), help="Millrace candidates, comma-separated"
     )
     parser.add_argument("--baselines", default=",".join(BASELINES), help="direct baselines")
+    parser.add_argument(
+        "--folds", type=int, default=1, help="Millrace backtest folds for choosing (1: validation)"
+    )
     args = parser.parse_args()
     names = [n for n in args.series.split(",") if n]
     unknown = [n for n in names if n not in SERIES]
@@ -398,8 +412,10 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            results[name] = run_series(SERIES[name], Path(tmp), models, baselines, args.budget)
-    print(json.dumps(report(results, baselines, models)))
+            results[name] = run_series(
+                SERIES[name], Path(tmp), models, baselines, args.budget, args.folds
+            )
+    print(json.dumps({**report(results, baselines, models), "folds": args.folds}))
 
 
 if __name__ == "__main__":
