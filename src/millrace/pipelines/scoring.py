@@ -188,18 +188,14 @@ def selection_scores(validation: dict[str, list[list[dict[str, float]]]]) -> dic
     """Seed 000's weighted score per series and window (normalised there, so scales
     compare); per series the median over its windows, then the mean over the series: a
     candidate must do well on every series, and one unusual window cannot decide."""
-    first = next(iter(validation.values()))
-    per_series = [
-        np.median(
-            [
-                list(weighted_scores({c: v[i][w] for c, v in validation.items()}).values())
-                for w in range(len(windows))
-            ],
-            axis=0,
-        )
-        for i, windows in enumerate(first)
-    ]
-    return {c: float(np.mean([s[j] for s in per_series])) for j, c in enumerate(validation)}
+    names = list(validation)
+    per_series = []
+    for i, windows in enumerate(validation[names[0]]):
+        scored = [
+            weighted_scores({c: validation[c][i][w] for c in names}) for w in range(len(windows))
+        ]
+        per_series.append({c: float(np.median([s[c] for s in scored])) for c in names})
+    return {c: float(np.mean([s[c] for s in per_series])) for c in names}
 
 
 def mean_forecast(preds: dict[str, Preds], members: list[str]) -> Preds:
