@@ -68,3 +68,15 @@ def test_unknown_models_and_versions_are_not_found(uri: str) -> None:
     with pytest.raises(NotFoundError):
         registry.versions(uri, "millrace.alice.nope")
     assert registry.champion(uri, "millrace.alice.nope") is None
+
+
+def test_colliding_names_get_separate_models_found_by_tags(uri: str) -> None:
+    first = registry.register_model(uri, owner="alice", model_id="x.m", kind="tabular")
+    second = registry.register_model(uri, owner="alice.x", model_id="m", kind="tabular")
+    assert first == "millrace.alice.x.m"
+    assert second != first
+    assert registry.find_registered(uri, "alice", "x.m") == first
+    assert registry.find_registered(uri, "alice.x", "m") == second
+    assert registry.register_model(uri, owner="alice.x", model_id="m", kind="tabular") == second
+    assert registry.find_registered(uri, "bob", "m") is None
+    assert registry.find_registered(uri, "alice", "it's") is None  # not an id: no filter built

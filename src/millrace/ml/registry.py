@@ -6,21 +6,25 @@ button in the UI, a rollback) leaves the same trail: the alias, and a JSON histo
 champion versions in the registered model's ``millrace.champion_history`` tag. The
 inference server watches the alias; rollback walks the history back.
 
-Registered names are ``millrace.<owner>.<model_id>``; since user ids may contain dots, the
-owner and model id are also kept as tags (``millrace.owner``, ``millrace.model_id``) and
-those are what the server reads to authorise a call.
+Registered names are ``millrace.<owner>.<model_id>``, but user ids may contain dots, so a name
+does not say whose model it is: ``alice.x``'s ``ds`` and ``alice``'s ``x.ds`` would share one.
+The owner and model id are therefore tags (``millrace.owner``, ``millrace.model_id``), set
+when the registered model is created, and every look-up goes by those tags
+(``find_registered``), never by parsing a name. When the plain name is taken by another
+owner's model, the new one gets a suffixed name (``register_model``).
 """
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from millrace.exceptions import InvalidInputError, NotFoundError
+from millrace.exceptions import ConflictError, InvalidInputError, NotFoundError
+from millrace.warehouse.ids import check_id
 
 __all__ = [
     "CHAMPION",
@@ -30,6 +34,7 @@ __all__ = [
     "ModelKind",
     "champion",
     "champion_stack",
+    "find_registered",
     "list_champions",
     "mlflow_client",
     "parse_registered_name",
@@ -71,12 +76,41 @@ def registered_name(owner_id: str, model_id: str) -> str:
 def parse_registered_name(name: str) -> tuple[str, str] | None:
     """``millrace.alice.credit-automl`` -> ``("alice", "credit-automl")``; None if foreign.
 
-    A guess for models registered without tags: a dotted user id splits wrongly here.
+    For display only: a dotted user id splits wrongly here, so nothing that decides access
+    may use it (``find_registered`` goes by tags).
     """
     if not name.startswith(PREFIX):
         return None
     owner, _, model_id = name[len(PREFIX) :].partition(".")
     return (owner, model_id) if owner and model_id else None
+
+
+def _owned_by(model: Any, owner: str, model_id: str) -> bool:
+    tags = model.tags or {}
+    return tags.get(OWNER_TAG) == owner and tags.get(MODEL_ID_TAG) == model_id
+
+
+def find_registered(tracking_uri: str, owner: str, model_id: str) -> str | None:
+    """The registered name of ``owner``'s ``model_id``, found by its tags; None if none."""
+    try:  # ids are a quote-free alphabet, which keeps the filter below injection-free
+        check_id(owner, "user_id")
+        check_id(model_id, "model_id")
+    except InvalidInputError:
+        return None
+    client = mlflow_client(tracking_uri)
+    found = client.search_registered_models(
+        filter_string=f"tags.`{OWNER_TAG}` = '{owner}' AND tags.`{MODEL_ID_TAG}` = '{model_id}'",
+        max_results=10,
+    )
+    names = sorted(m.name for m in found if _owned_by(m, owner, model_id))
+    return names[0] if names else None
+
+
+def _name_choices(owner: str, model_id: str) -> list[str]:
+    """The plain name, then one no other (owner, model id) pair can produce by accident."""
+    base = registered_name(owner, model_id)
+    digest = hashlib.sha256(f"{owner}\0{model_id}".encode()).hexdigest()[:12]
+    return [base, f"{base}~{digest}"]
 
 
 def mlflow_client(tracking_uri: str) -> Any:
@@ -88,19 +122,35 @@ def mlflow_client(tracking_uri: str) -> Any:
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
-def register_model(
-    tracking_uri: str, *, owner: str, model_id: str, kind: ModelKind, name: str | None = None
-) -> str:
-    """Create the registered model if needed and tag who owns it and what it is."""
+def register_model(tracking_uri: str, *, owner: str, model_id: str, kind: ModelKind) -> str:
+    """The registered model of ``owner``'s ``model_id``, created (tags and all, in one call)
+    if it does not exist yet; returns its name.
+
+    A name held by someone else's model is never reused: its tags would be overwritten and
+    its versions become the newcomer's.
+    """
     from mlflow.exceptions import MlflowException
 
+    existing = find_registered(tracking_uri, owner, model_id)
+    if existing is not None:
+        return existing
     client = mlflow_client(tracking_uri)
-    name = name or registered_name(owner, model_id)
-    with contextlib.suppress(MlflowException):  # it exists: tags are refreshed below
-        client.create_registered_model(name)
-    for key, value in ((OWNER_TAG, owner), (MODEL_ID_TAG, model_id), (KIND_TAG, kind)):
-        client.set_registered_model_tag(name, key, value)
-    return name
+    tags = {OWNER_TAG: owner, MODEL_ID_TAG: model_id, KIND_TAG: kind}
+    for name in _name_choices(owner, model_id):
+        try:
+            client.create_registered_model(name, tags=tags)
+            return name
+        except MlflowException:
+            pass  # taken: ours if a concurrent call just created it, else try the next name
+        model = client.get_registered_model(name)
+        if _owned_by(model, owner, model_id):
+            return name
+        if not (model.tags or {}).get(OWNER_TAG) and name == registered_name(owner, model_id):
+            # Registered before owners were tagged at creation: claim it under its own name.
+            for key, value in tags.items():
+                client.set_registered_model_tag(name, key, value)
+            return name
+    raise ConflictError(f"no free registered-model name for {owner!r}'s model {model_id!r}")
 
 
 def _history(model: Any) -> list[dict[str, Any]]:
@@ -123,8 +173,8 @@ def champion(tracking_uri: str, name: str) -> Champion | None:
 
 def _champion(name: str, version: Any, model: Any) -> Champion:
     tags = model.tags or {}
-    owner, model_id = parse_registered_name(name) or ("", name)
-    owner, model_id = tags.get(OWNER_TAG, owner), tags.get(MODEL_ID_TAG, model_id)
+    # Untagged (foreign) models belong to no user: only admins see them.
+    owner, model_id = tags.get(OWNER_TAG, ""), tags.get(MODEL_ID_TAG, name)
     kind = (version.tags or {}).get(KIND_TAG) or (model.tags or {}).get(KIND_TAG) or "tabular"
     return Champion(
         name=name,

@@ -39,6 +39,8 @@ class LoadFailure:
     version: str
     error: str
     at: float
+    owner: str = ""
+    model_id: str = ""
 
 
 def _no_store_yet(tracking_uri: str) -> bool:
@@ -55,6 +57,13 @@ class ModelStore:
 
     def get(self, owner: str, model_id: str) -> ServedModel | None:
         return self._by_key.get((owner, model_id))
+
+    def failure_of(self, owner: str, model_id: str) -> LoadFailure | None:
+        """Why ``owner``'s model is not served, matched by owner tag (names are ambiguous)."""
+        return next(
+            (f for f in self.failures.values() if (f.owner, f.model_id) == (owner, model_id)),
+            None,
+        )
 
     def owned_by(self, owner: str | None) -> list[ServedModel]:
         return [m for (o, _), m in sorted(self._by_key.items()) if owner is None or o == owner]
@@ -136,7 +145,11 @@ class RegistryWatcher:
         except Exception as exc:
             self.metrics.load_failures.labels(champion.name).inc()
             self.store.failures[champion.name] = LoadFailure(
-                champion.version, f"{type(exc).__name__}: {exc}", time.monotonic()
+                champion.version,
+                f"{type(exc).__name__}: {exc}",
+                time.monotonic(),
+                owner=champion.owner,
+                model_id=champion.model_id,
             )
             log.exception("cannot load %s v%s", champion.name, champion.version)
             return

@@ -33,9 +33,7 @@ class InferenceService:
         model = self.store.get(owner, model_id)
         if model is not None:
             return model
-        from millrace.ml.registry import registered_name
-
-        failed = self.store.failures.get(registered_name(owner, model_id))
+        failed = self.store.failure_of(owner, model_id)
         if failed is not None:
             raise BackendUnavailableError(
                 f"model {model_id!r} v{failed.version} could not be loaded: {failed.error}"

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from millrace.exceptions import NotFoundError
 from millrace.ml import registry
 from millrace.warehouse.api.deps import CurrentUser, WarehouseDep
 from millrace.warehouse.api.routes.assets import ActFor
@@ -63,7 +64,13 @@ class PromoteIn(BaseModel):
 
 
 def _name(wh: WarehouseDep, user: CurrentUser, model_id: str, user_id: str | None) -> str:
-    return registry.registered_name(acting_owner(wh, user, user_id), model_id)
+    """The caller's model, found by its owner tag: ``alice.x`` asking for ``ds`` must never
+    reach ``alice``'s ``x.ds``, although both would be named ``millrace.alice.x.ds``."""
+    owner = acting_owner(wh, user, user_id)
+    name = registry.find_registered(wh.settings.resolved_mlflow_uri, owner, model_id)
+    if name is None:
+        raise NotFoundError(f"no registered model {model_id!r}")
+    return name
 
 
 @router.get("/models", response_model=list[ChampionOut], summary="Models with a champion")
@@ -96,7 +103,6 @@ def promote(
     """Make a version the champion; the inference server switches to it."""
     name = _name(wh, user, model_id, user_id)
     uri = wh.settings.resolved_mlflow_uri
-    _exists(uri, name)
     return ChampionOut.of(registry.promote(uri, name, str(body.version), actor=user.id))
 
 
@@ -107,9 +113,4 @@ def rollback(
     """Make the previous champion live again."""
     name = _name(wh, user, model_id, user_id)
     uri = wh.settings.resolved_mlflow_uri
-    _exists(uri, name)
     return ChampionOut.of(registry.rollback(uri, name, actor=user.id))
-
-
-def _exists(uri: str, name: str) -> None:
-    registry.versions(uri, name)  # NotFoundError (404) for another user's or no model
