@@ -11,7 +11,8 @@ from sqlalchemy import select
 from millrace.agents import automl, bias, core, xai
 from millrace.events.bus import Message
 from millrace.events.embedded import to_message
-from millrace.events.runner import HandlerContext, Reject
+from millrace.events.outbox import add_event
+from millrace.events.runner import Handler, HandlerContext, Reject
 from millrace.warehouse.ai_models import ModelFields, upload_model
 from millrace.warehouse.assets import AssetMeta
 from millrace.warehouse.db import session_scope
@@ -32,6 +33,16 @@ def _last(world: World, topic: str) -> Message:
 
 def _ctx(world: World, message: Message) -> HandlerContext:
     return HandlerContext(world.wh, message, attempt=1, group="test")
+
+
+def _handled(world: World, handler: Handler, message: Message) -> HandlerContext:
+    """Run a handler, then publish what it emitted, as the runner's finish step does."""
+    ctx = _ctx(world, message)
+    handler(message, ctx)
+    with session_scope(world.wh.sessions) as session:
+        for payload, subject, topic in ctx.emitted:
+            add_event(session, payload, subject=subject, topic=topic)
+    return ctx
 
 
 def test_handlers_chain_from_upload_to_xai(world: World) -> None:
@@ -61,8 +72,10 @@ def test_handlers_chain_from_upload_to_xai(world: World) -> None:
 
     core.handle(announced, _ctx(world, announced))
     train = _last(world, "automl-trigger-events")
-    automl.handle(train, _ctx(world, train))
-    automl.handle(train, _ctx(world, train))  # redelivered: no second model version
+    first = _handled(world, automl.handle, train)
+    again = _handled(world, automl.handle, train)  # redelivered: no second model version
+    assert len(first.emitted) == 1  # announced with the processed mark, once
+    assert again.emitted == []
     model = _last(world, "automl-events")
     assert model.payload["model_id"] == f"{dataset_id}-automl"
     assert model.payload["version"] == "v1"

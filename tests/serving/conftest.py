@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -108,6 +109,7 @@ def log_lightgbm(
         settings,
         owner_id=owner,
         model_id=model_id,
+        key=f"test:{uuid.uuid4().hex}",  # each call is a new version
         estimator=estimator,
         trusted_types=trusted_types(sio.dumps(estimator)),
         params={"n_estimators": n_estimators},

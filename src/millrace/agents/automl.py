@@ -3,31 +3,42 @@
 Forecasting journeys take the forecasting pipeline instead (``agents/forecast.py``).
 
 The model goes to the warehouse as a version of ``<dataset_id>-automl`` (skops, never
-pickle) with its leaderboard and test scores, to MLflow as a registered model with the
-``champion`` alias, and ``model.uploaded`` follows from the warehouse.
+pickle) with its leaderboard and test scores, then to MLflow as a registered model with the
+``champion`` alias, and only then is ``model.uploaded`` announced.
+
+The two stores cannot share a transaction, so the step is resumable instead: the warehouse
+version records the trigger's event id, and the MLflow version records the warehouse
+version (``log_tabular_model``'s key). A redelivered trigger (after a crash, or a retry
+after an MLflow error) finds what is already there and finishes the rest from the stored
+model; an MLflow error that outlasts the retries dead-letters the trigger, which fails the
+journey step with the reason. ``model.uploaded`` goes out with the trigger's processed
+mark, in one transaction, so the journey moves on only once both stores hold the model.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
+
+from sqlalchemy import select
 
 from millrace.agents.forecast import forecast_model_id, train_forecaster
 from millrace.events.bus import Message
 from millrace.events.runner import HandlerContext, Reject
 from millrace.events.topics import Topic
+from millrace.exceptions import NotFoundError
+from millrace.faults import crash_point
 from millrace.ml.fairness.metrics import fairness_report
 from millrace.ml.tabular.automl import train_tabular
 from millrace.ml.tabular.data import check_spec, load_frame
-from millrace.ml.tabular.persist import package_files, trusted_types
+from millrace.ml.tabular.persist import MODEL_FILE, load_package, package_files, trusted_types
 from millrace.ml.tracking import log_tabular_model
-from millrace.warehouse.ai_models import ModelFields, upload_model
+from millrace.warehouse.ai_models import ModelFields, model_uploaded, upload_model
 from millrace.warehouse.assets import AssetMeta, get_asset
 from millrace.warehouse.db import session_scope
 from millrace.warehouse.ids import parse_version
-from millrace.warehouse.models import AssetKind
+from millrace.warehouse.models import AssetKind, OutboxEvent
 
 __all__ = ["GROUP", "TOPICS", "handle", "model_id_for"]
 
@@ -40,38 +51,49 @@ def model_id_for(dataset_id: str) -> str:
     return f"{dataset_id}-automl"[:128]
 
 
-def _already_trained(ctx: HandlerContext, owner: str, model_id: str) -> bool:
-    """A redelivered trigger whose model was uploaded before a crash: nothing to redo."""
-    from millrace.exceptions import NotFoundError
-
+def _stored_version(ctx: HandlerContext, owner: str, model_id: str) -> int | None:
+    """The model version this trigger already stored before a crash or a retry, if any."""
     with session_scope(ctx.warehouse.sessions) as session:
         try:
             asset = get_asset(session, AssetKind.MODEL, owner, model_id)
         except NotFoundError:
-            return False
-        return any(
-            v.attributes.get("trigger_event_id") == ctx.message.event_id for v in asset.versions
-        )
+            return None
+        mine = [
+            v.version
+            for v in asset.versions
+            if v.attributes.get("trigger_event_id") == ctx.message.event_id
+        ]
+        return min(mine) if mine else None
 
 
 def handle(message: Message, ctx: HandlerContext) -> None:
+    p = message.payload
+    owner, dataset_id, version = p["user_id"], p["dataset_id"], parse_version(p["version"])
+    task = p.get("task_type")
+    model_id = forecast_model_id(dataset_id) if task == "forecasting" else model_id_for(dataset_id)
+    stored = _stored_version(ctx, owner, model_id)
+    if stored is None:
+        frame = load_frame(ctx.warehouse, owner, dataset_id, version)
+        problem = check_spec(frame, p.get("target_column_name"), task, [])
+        if problem is not None:
+            raise Reject(problem.message)
+        if task == "forecasting":
+            train_forecaster(message, ctx, frame)
+            return
+        stored = _train_and_store(message, ctx, frame)
+        crash_point("automl.after_upload")
+    elif task == "forecasting":
+        return  # the forecaster registers itself in MLflow before it is stored
+    _register_and_announce(ctx, owner, model_id, stored)
+
+
+def _train_and_store(message: Message, ctx: HandlerContext, frame: Any) -> int:
+    """Train under the budget and store the model in the warehouse, unannounced."""
     started = time.monotonic()
     p = message.payload
     owner, dataset_id, version = p["user_id"], p["dataset_id"], parse_version(p["version"])
-    target, task = p.get("target_column_name"), p.get("task_type")
+    target, task = str(p["target_column_name"]), str(p["task_type"])
     budget = float(p.get("time_budget_s") or 60)
-    model_id = forecast_model_id(dataset_id) if task == "forecasting" else model_id_for(dataset_id)
-    if _already_trained(ctx, owner, model_id):
-        return
-    frame = load_frame(ctx.warehouse, owner, dataset_id, version)
-    problem = check_spec(frame, target, task, [])
-    if problem is not None:
-        raise Reject(problem.message)
-    assert target is not None
-    assert task is not None
-    if task == "forecasting":
-        train_forecaster(message, ctx, frame)
-        return
     trained = train_tabular(frame, target, task, budget)
     x = trained.encoder.transform(frame.iloc[trained.test_index])
     sensitive = [c for c in p.get("sensitive_columns") or [] if c in frame.columns]
@@ -100,7 +122,7 @@ def handle(message: Message, ctx: HandlerContext) -> None:
         ctx.warehouse,
         owner_id=owner,
         actor_id=owner,
-        model_id=model_id,
+        model_id=model_id_for(dataset_id),
         files=files,
         meta=AssetMeta(
             name=f"AutoML model for {dataset_id}",
@@ -126,31 +148,67 @@ def handle(message: Message, ctx: HandlerContext) -> None:
             "budget_s": budget,
             "train_and_upload_s": round(time.monotonic() - started, 3),
         },
-        event_extra={"journey_id": p.get("journey_id")},
+        announce=False,
     )
-    try:
-        blob = next(f for n, f in files if n == "model.skops").getvalue()
-        log_tabular_model(
-            ctx.warehouse.settings,
-            owner_id=owner,
-            model_id=model_id,
-            estimator=trained.estimator,
-            trusted_types=trusted_types(blob),
-            params={"algorithm": trained.algorithm, "budget_s": budget, **trained.best_config},
-            metrics={
-                "validation_score": trained.validation_score,
-                **{f"test_{k}": v for k, v in trained.test_scores.items()},
-            },
-            artifacts={
-                "leaderboard.json": json.dumps(trained.leaderboard, default=str),
-                "encoder.json": trained.encoder.to_json(),
-            },
-            tags={
-                "dataset_id": dataset_id,
-                "dataset_version": str(version),
-                "warehouse_model_version": str(uploaded.version),
-            },
+    return uploaded.version
+
+
+def _register_and_announce(ctx: HandlerContext, owner: str, model_id: str, version: int) -> None:
+    """Register the stored version in MLflow (once) and announce it with the processed mark.
+
+    Works from what the warehouse holds, so the first try and a resumed one do the same.
+    An MLflow error propagates: the runner retries, then dead-letters (the journey fails).
+    """
+    wh = ctx.warehouse
+    with session_scope(wh.sessions) as session:
+        asset = get_asset(session, AssetKind.MODEL, owner, model_id)
+        row = next(v for v in asset.versions if v.version == version)
+        attrs, size = dict(row.attributes), row.size_bytes
+        keys = {f.path: f.storage_key for f in row.files}
+    files = {path: wh.storage.read_bytes(key) for path, key in keys.items()}
+    estimator, encoder = load_package(files)
+    fields = ModelFields.model_validate({k: attrs.get(k) for k in ModelFields.model_fields})
+    test_scores: dict[str, float] = attrs.get("test_scores") or {}
+    log_tabular_model(
+        wh.settings,
+        owner_id=owner,
+        model_id=model_id,
+        key=f"warehouse:{owner}/{model_id}/v{version}",
+        estimator=estimator,
+        trusted_types=trusted_types(files[MODEL_FILE]),
+        params={
+            "algorithm": attrs.get("algorithm"),
+            "budget_s": attrs.get("budget_s"),
+            **(attrs.get("best_config") or {}),
+        },
+        metrics={
+            "validation_score": float(attrs.get("validation_score") or 0.0),
+            **{f"test_{k}": float(v) for k, v in test_scores.items()},
+        },
+        artifacts={
+            "leaderboard.json": files.get("leaderboard.json", b"[]").decode(),
+            "encoder.json": encoder.to_json(),
+        },
+        tags={
+            "dataset_id": str(fields.training_dataset),
+            "dataset_version": str(fields.training_dataset_version),
+            "warehouse_model_version": str(version),
+        },
+    )
+    payload, subject = model_uploaded(
+        owner, model_id, version, size, fields, {"journey_id": attrs.get("journey_id")}
+    )
+    if not _announced(ctx, subject):
+        ctx.emit(payload, subject=subject)
+
+
+def _announced(ctx: HandlerContext, subject: str) -> bool:
+    """Announced already: the event commits with the processed mark, so it is in the outbox
+    exactly when an earlier delivery finished (under this consumer group or another)."""
+    with session_scope(ctx.warehouse.sessions) as session:
+        found = session.scalar(
+            select(OutboxEvent.offset)
+            .where(OutboxEvent.topic == Topic.AUTOML.value, OutboxEvent.ce_subject == subject)
+            .limit(1)
         )
-    except Exception:
-        # The model is stored and announced; tracking is best effort and logged loudly.
-        log.exception("MLflow logging failed for %s v%s", model_id, uploaded.version)
+    return found is not None

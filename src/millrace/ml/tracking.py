@@ -2,6 +2,14 @@
 
 MLflow is imported lazily (it is slow to import) and pointed at the tracking URI from the
 settings; the embedded default is a SQLite store in the data dir.
+
+Runs name their experiment by id (``start_run(experiment_id=...)``) rather than through
+``mlflow.set_experiment``, which is process-global: candidates of different pipeline runs
+train side by side in one pool and would log into each other's experiments.
+
+A tabular model's registration is idempotent by a key (its warehouse version): the MLflow
+version carries the key as a tag set when the version is created, so a redelivered automl
+trigger that finds it only makes sure the champion alias is set.
 """
 
 from __future__ import annotations
@@ -11,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from millrace.faults import crash_point
 from millrace.ml.registry import (
     CHAMPION,
     KIND_TAG,
+    champion,
     mlflow_client,
     promote,
     register_model,
@@ -32,6 +42,7 @@ __all__ = [
     "warm_up",
 ]
 PIP_REQUIREMENTS = ["scikit-learn", "lightgbm", "xgboost", "skops", "pandas", "numpy"]
+KEY_TAG = "millrace.key"  # what makes a registration idempotent (e.g. the warehouse version)
 
 
 @dataclass(frozen=True)
@@ -62,17 +73,21 @@ def artifact_root(tracking_uri: str) -> str | None:
     return (db.parent / "mlartifacts").resolve().as_uri()
 
 
-def use_experiment(mlflow: Any, tracking_uri: str, name: str) -> None:
+def use_experiment(mlflow: Any, tracking_uri: str, name: str) -> str:
+    """The experiment's id, created if needed (never made the process-global default)."""
     from mlflow.exceptions import MlflowException
 
-    if mlflow.get_experiment_by_name(name) is None:
-        try:
-            mlflow.create_experiment(name, artifact_location=_child(tracking_uri, name))
-        except MlflowException:
-            # Candidates training in parallel race to create it; the loser uses the winner's.
-            if mlflow.get_experiment_by_name(name) is None:
-                raise
-    mlflow.set_experiment(name)
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    try:
+        return str(mlflow.create_experiment(name, artifact_location=_child(tracking_uri, name)))
+    except MlflowException:
+        # Candidates training in parallel race to create it; the loser uses the winner's.
+        found = mlflow.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return str(found.experiment_id)
 
 
 def _child(tracking_uri: str, experiment: str) -> str | None:
@@ -94,6 +109,7 @@ def log_tabular_model(
     *,
     owner_id: str,
     model_id: str,
+    key: str,
     estimator: Any,
     trusted_types: list[str],
     params: dict[str, Any],
@@ -101,28 +117,49 @@ def log_tabular_model(
     artifacts: dict[str, str],
     tags: dict[str, str],
 ) -> Tracked:
-    mlflow = _mlflow(settings.resolved_mlflow_uri)
+    """Log and register one trained model as the champion, once per ``key``.
+
+    Called again with the same key (a redelivery after a crash), it finds the version made
+    the first time and only finishes what is missing: the ``champion`` alias.
+    """
     uri = settings.resolved_mlflow_uri
-    use_experiment(mlflow, uri, f"millrace/{owner_id}/{model_id}")
     name = register_model(uri, owner=owner_id, model_id=model_id, kind="tabular")
-    with mlflow.start_run(tags=tags) as run:
-        mlflow.log_params(
-            {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in params.items()}
+    client = mlflow_client(uri)
+    done = client.search_model_versions(f"name = '{name}' AND tags.`{KEY_TAG}` = '{key}'")
+    if done:
+        version = min(done, key=lambda v: int(v.version))
+        run_id = str(version.run_id)
+    else:
+        mlflow = _mlflow(uri)
+        experiment = use_experiment(mlflow, uri, f"millrace/{owner_id}/{model_id}")
+        with mlflow.start_run(experiment_id=experiment, tags={**tags, KEY_TAG: key}) as run:
+            mlflow.log_params(
+                {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in params.items()}
+            )
+            mlflow.log_metrics(metrics)
+            for file_name, text in artifacts.items():
+                mlflow.log_text(text, file_name)
+            info = mlflow.sklearn.log_model(
+                estimator,
+                name="model",
+                serialization_format="skops",
+                skops_trusted_types=trusted_types,
+                pip_requirements=PIP_REQUIREMENTS,
+            )
+        run_id = str(run.info.run_id)
+        # The key is set with the version, in one call: a crash leaves no untagged version.
+        version = client.create_model_version(
+            name,
+            source=info.model_uri,
+            run_id=run_id,
+            tags={**tags, KEY_TAG: key},
+            model_id=info.model_id,
         )
-        mlflow.log_metrics(metrics)
-        for file_name, text in artifacts.items():
-            mlflow.log_text(text, file_name)
-        info = mlflow.sklearn.log_model(
-            estimator,
-            name="model",
-            serialization_format="skops",
-            skops_trusted_types=trusted_types,
-            pip_requirements=PIP_REQUIREMENTS,
-            registered_model_name=name,
-        )
-    version = str(info.registered_model_version)
-    promote(uri, name, version, reason="automl")
-    return Tracked(run.info.run_id, name, version)
+        crash_point("automl.after_mlflow_version")
+    live = champion(uri, name)
+    if live is None or live.version != str(version.version):
+        promote(uri, name, str(version.version), reason="automl")
+    return Tracked(run_id, name, str(version.version))
 
 
 def log_forecaster(
@@ -137,8 +174,10 @@ def log_forecaster(
     """One MLflow run per trained candidate: params, per-epoch losses, model files (safe
     formats: state dicts, JSON), scaler and preprocess config. Returns the run id."""
     mlflow = _mlflow(tracking_uri)
-    use_experiment(mlflow, tracking_uri, experiment)
-    with mlflow.start_run(run_name=name, tags={"candidate": name}) as run:
+    experiment_id = use_experiment(mlflow, tracking_uri, experiment)
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=name, tags={"candidate": name}
+    ) as run:
         mlflow.log_params(
             {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in params.items()}
         )
@@ -156,21 +195,15 @@ def log_forecaster(
 def register_champion(
     tracking_uri: str,
     *,
-    registered: str,
+    owner: str,
+    model_id: str,
     run_id: str,
     metrics: dict[str, float],
-    owner: str = "forecast",
-    model_id: str | None = None,
-) -> str:
-    """Register a forecasting run's ``model`` folder as a new version and promote it."""
+) -> tuple[str, str]:
+    """Register a forecasting run's ``model`` folder as a new version and promote it;
+    returns the registered name and the version."""
     client = mlflow_client(tracking_uri)
-    register_model(
-        tracking_uri,
-        owner=owner,
-        model_id=model_id or registered.removeprefix("millrace.forecast."),
-        kind="forecasting",
-        name=registered,
-    )
+    registered = register_model(tracking_uri, owner=owner, model_id=model_id, kind="forecasting")
     run = client.get_run(run_id)
     for key, value in metrics.items():
         client.log_metric(run_id, key, float(value))
@@ -181,4 +214,4 @@ def register_champion(
         tags={KIND_TAG: "forecasting"},
     )
     promote(tracking_uri, registered, str(version.version), reason="pipeline")
-    return str(version.version)
+    return registered, str(version.version)

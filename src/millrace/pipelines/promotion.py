@@ -46,10 +46,8 @@ def promote(
     if tracking_uri and run_id:
         from millrace.ml.tracking import register_champion
 
-        entry["registered_name"] = _registered(name, owner)
-        entry["mlflow_version"] = register_champion(
+        entry["registered_name"], entry["mlflow_version"] = register_champion(
             tracking_uri,
-            registered=entry["registered_name"],
             owner=owner or "forecast",
             model_id=name,
             run_id=run_id,

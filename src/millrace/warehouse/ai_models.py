@@ -13,7 +13,7 @@ from millrace.warehouse.context import Warehouse
 from millrace.warehouse.ids import check_id, version_label
 from millrace.warehouse.models import Asset, AssetKind, AssetVersion
 
-__all__ = ["ModelFields", "upload_model"]
+__all__ = ["ModelFields", "model_uploaded", "upload_model"]
 
 _Accuracy = Field(default=None, ge=0, le=1)
 
@@ -29,6 +29,32 @@ class ModelFields(BaseModel):
     test_accuracy: float | None = _Accuracy
 
 
+def model_uploaded(
+    owner_id: str,
+    model_id: str,
+    version: int,
+    size_bytes: int,
+    fields: ModelFields,
+    extra: dict[str, Any] | None = None,
+) -> tuple[ModelUploaded, str]:
+    """The ``model.uploaded`` event of one stored version, and its subject."""
+    payload = ModelUploaded(
+        user_id=owner_id,
+        model_id=model_id,
+        dataset_id=fields.training_dataset,
+        version=version_label(version),
+        framework=fields.framework,
+        model_type=fields.model_type,
+        algorithm=fields.algorithm,
+        model_size_mb=round(size_bytes / 1024**2, 3),
+        training_accuracy=fields.training_accuracy,
+        validation_accuracy=fields.validation_accuracy,
+        test_accuracy=fields.test_accuracy,
+        **(extra or {}),
+    )
+    return payload, f"models/{owner_id}/{model_id}/{version}"
+
+
 def upload_model(
     wh: Warehouse,
     *,
@@ -40,28 +66,21 @@ def upload_model(
     fields: ModelFields,
     attributes: dict[str, Any] | None = None,
     event_extra: dict[str, Any] | None = None,
+    announce: bool = True,
 ) -> AssetVersion:
     """``attributes`` add to the stored fields (leaderboards, lineage); ``event_extra`` adds
-    optional fields to ``model.uploaded`` (seed consumers ignore fields they do not know)."""
+    optional fields to ``model.uploaded`` (seed consumers ignore fields they do not know).
+
+    ``announce=False`` stores the version without its event: the automl agent announces
+    the model only once it is registered in MLflow too (``model_uploaded``).
+    """
     if fields.training_dataset is not None:
         check_id(fields.training_dataset, "training_dataset")
 
-    def announce(asset: Asset, version: AssetVersion) -> tuple[ModelUploaded, str]:
-        payload = ModelUploaded(
-            user_id=asset.owner_id,
-            model_id=asset.asset_id,
-            dataset_id=fields.training_dataset,
-            version=version_label(version.version),
-            framework=fields.framework,
-            model_type=fields.model_type,
-            algorithm=fields.algorithm,
-            model_size_mb=round(version.size_bytes / 1024**2, 3),
-            training_accuracy=fields.training_accuracy,
-            validation_accuracy=fields.validation_accuracy,
-            test_accuracy=fields.test_accuracy,
-            **(event_extra or {}),
+    def announce_version(asset: Asset, version: AssetVersion) -> tuple[ModelUploaded, str]:
+        return model_uploaded(
+            asset.owner_id, asset.asset_id, version.version, version.size_bytes, fields, event_extra
         )
-        return payload, f"models/{asset.owner_id}/{asset.asset_id}/{version.version}"
 
     return create_version(
         wh,
@@ -72,5 +91,5 @@ def upload_model(
         files=files,
         meta=meta,
         attributes={**fields.model_dump(), **(attributes or {})},
-        make_event=announce,
+        make_event=announce_version if announce else None,
     )
