@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from millrace.events.bus import BusConsumer, EventBus, Message
 from millrace.exceptions import BackendUnavailableError
 from millrace.warehouse.context import Warehouse
-from millrace.warehouse.db import ping, session_scope
+from millrace.warehouse.db import ping, read_scope, session_scope
 from millrace.warehouse.models import ConsumerOffset, OutboxEvent, utcnow
 
 __all__ = ["EmbeddedBus", "EmbeddedConsumer"]
@@ -47,7 +47,7 @@ class EmbeddedConsumer(BusConsumer):
         self.wh = wh
         self.group = group
         self.topics = tuple(topics)
-        with session_scope(wh.sessions) as session:
+        with read_scope(wh.sessions) as session:
             rows = session.scalars(
                 select(ConsumerOffset).where(
                     ConsumerOffset.group_id == group, ConsumerOffset.topic.in_(self.topics)
@@ -75,7 +75,9 @@ class EmbeddedConsumer(BusConsumer):
                 for t, p in self._position.items()
             )
         )
-        with session_scope(self.wh.sessions) as session:
+        # Idle consumers poll several times a second: a read-only transaction never queues
+        # behind a writer (an agent's commit, an upload) nor makes one queue behind it.
+        with read_scope(self.wh.sessions) as session:
             rows = session.scalars(
                 select(OutboxEvent).where(after).order_by(OutboxEvent.offset).limit(limit)
             ).all()
@@ -112,7 +114,7 @@ class EmbeddedConsumer(BusConsumer):
         self._position = fresh._position
 
     def lag(self) -> dict[str, int]:
-        with session_scope(self.wh.sessions) as session:
+        with read_scope(self.wh.sessions) as session:
             committed = dict(
                 session.execute(
                     select(ConsumerOffset.topic, ConsumerOffset.committed).where(
