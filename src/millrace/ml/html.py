@@ -2,6 +2,10 @@
 
 Reports must render offline and be safe to open, so everything is escaped and embedded
 (charts as data: URIs); nothing is fetched when the page is viewed.
+
+Charts are drawn with matplotlib's object API, never ``pyplot``: agents render reports in
+threads, and pyplot's current-figure state and figure registry are shared, unlocked,
+across all of them. A ``Figure`` with its own Agg canvas belongs to one call alone.
 """
 
 from __future__ import annotations
@@ -12,12 +16,10 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
-__all__ = ["bar_chart", "figure_png", "page", "paragraph", "table"]
+__all__ = ["bar_chart", "figure_png", "new_figure", "page", "paragraph", "table"]
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:980px;margin:2rem auto;padding:0 1rem;
@@ -60,10 +62,16 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def figure_png(fig: Any, alt: str = "chart") -> str:
+def new_figure(width: float, height: float) -> Figure:
+    """A figure on its own Agg canvas; garbage-collected like any object, nothing to close."""
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_png(fig: Figure, alt: str = "chart") -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode()
     return f"<img alt='{html.escape(alt, quote=True)}' src='data:image/png;base64,{data}'>"
 
@@ -75,7 +83,8 @@ def bar_chart(
     xlabel: str = "",
     threshold: float | None = None,
 ) -> str:
-    fig, ax = plt.subplots(figsize=(7, max(1.8, 0.35 * len(labels) + 0.8)))
+    fig = new_figure(7, max(1.8, 0.35 * len(labels) + 0.8))
+    ax = fig.subplots()
     ax.barh([str(x) for x in labels][::-1], list(values)[::-1], color="#3b6fb6")
     if threshold is not None:
         ax.axvline(threshold, color="#a4262c", linestyle="--", linewidth=1)

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import matplotlib.pyplot as plt
-
 from millrace.ml.explain.forecast import ForecastExplanation
-from millrace.ml.html import bar_chart, figure_png, page, paragraph, table
+from millrace.ml.html import bar_chart, figure_png, new_figure, page, paragraph, table
 
 __all__ = ["render_forecast_reports"]
 
@@ -22,7 +20,8 @@ def _components_chart(exp: ForecastExplanation) -> list[str]:
     if comps is None or comps.empty:
         return []
     parts = [c for c in ("trend", "yearly", "weekly", "daily") if c in comps.columns]
-    fig, axes = plt.subplots(len(parts), 1, figsize=(8, 1.8 * len(parts)), squeeze=False)
+    fig = new_figure(8, 1.8 * len(parts))
+    axes = fig.subplots(len(parts), 1, squeeze=False)
     for ax, name in zip(axes[:, 0], parts, strict=True):
         ax.plot(comps["ds"], comps[name], color="#3b6fb6", linewidth=1)
         ax.set_title(name, fontsize=9)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from millrace.ml.explain.explain import Explanation
-from millrace.ml.html import bar_chart, figure_png, page, paragraph, table
+from millrace.ml.html import bar_chart, figure_png, new_figure, page, paragraph, table
 
 __all__ = ["render_reports"]
 
@@ -18,9 +18,8 @@ def _ranked(values: dict[str, float]) -> list[tuple[str, float]]:
 
 
 def _beeswarm(exp: Explanation, top: list[str]) -> str:
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 0.4 * len(top) + 1))
+    fig = new_figure(7, 0.4 * len(top) + 1)
+    ax = fig.subplots()
     for row, feature in enumerate(reversed(top)):
         j = exp.features.index(feature)
         vals = exp.shap_values[:, j]
