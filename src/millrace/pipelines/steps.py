@@ -6,13 +6,17 @@ parallelism and transport and call these same functions.
 The held-out test window is never seen by fitting, scaling or selection: the scaler and
 clipping bounds come from the training rows, early stopping uses validation, and the
 champion is chosen on validation windows. Test metrics are computed and reported only.
+
+Every output folder and record is written through ``millrace.atomic``: a step killed
+halfway leaves the previous output or none, so a rerun (or preprocess's skip when its
+output exists) never picks up a partial one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
+import logging
 import time
 from dataclasses import asdict
 from functools import partial
@@ -22,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from millrace.atomic import replacing_dir, write_text
 from millrace.exceptions import InvalidInputError
 from millrace.ml.forecasting.data import (
     TRANSFORMS,
@@ -62,6 +67,8 @@ __all__ = [
     "train",
 ]
 
+log = logging.getLogger("millrace.pipelines")
+
 
 def _hash(cfg: PreprocessConfig, data: Path, test: Path | None) -> str:
     h = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode())
@@ -83,9 +90,9 @@ def preprocess(data: Path, cfg: PreprocessConfig, work: Path, test: Path | None 
             raise InvalidInputError(f"cannot read {path.name}: no such file ({path})")
     key = _hash(cfg, data, test)
     out = work / "prepared" / key
-    meta_file = out / "prepared.json"
-    if meta_file.is_file():
-        return Prepared.model_validate({**json.loads(meta_file.read_text()), "skipped": True})
+    done = _prepared_before(out / "prepared.json")
+    if done is not None:
+        return done
     panel, step = load_panel(data, cfg, parts=2 if test is not None else 3)
     tails: dict[str, pd.DataFrame] = {}
     if test is not None:
@@ -97,20 +104,6 @@ def preprocess(data: Path, cfg: PreprocessConfig, work: Path, test: Path | None 
         if test_step != step:
             raise InvalidInputError(f"the test file steps by {test_step}, the data by {step}")
     parts = [prepare_series(k, frame, tails.get(k), cfg) for k, frame in panel.items()]
-    out.mkdir(parents=True, exist_ok=True)
-    # NumPy's own format (no pickle): pyarrow's thread pool can abort a short-lived KFP
-    # component process at exit ("terminate called without an active exception").
-    np.savez(
-        out / "series.npz",
-        y=np.concatenate([p.y for p in parts]),
-        x=np.concatenate([p.x for p in parts]),
-        times=np.concatenate([p.times.asi8 for p in parts]),
-    )
-    scalers = {p.key: asdict(p.scaler) for p in parts}
-    # One series keeps the plain scaler format the inference server reads.
-    (out / "scaler.json").write_text(
-        json.dumps(scalers[""] if cfg.id_col is None else {"series": scalers})
-    )
     first = parts[0]
     prepared = Prepared(
         uri=str(out),
@@ -128,8 +121,37 @@ def preprocess(data: Path, cfg: PreprocessConfig, work: Path, test: Path | None 
         if cfg.id_col is not None
         else [],
     )
-    meta_file.write_text(prepared.model_dump_json(exclude={"skipped"}))
+    scalers = {p.key: asdict(p.scaler) for p in parts}
+    with replacing_dir(out) as tmp:
+        # NumPy's own format (no pickle): pyarrow's thread pool can abort a short-lived KFP
+        # component process at exit ("terminate called without an active exception").
+        np.savez(
+            tmp / "series.npz",
+            y=np.concatenate([p.y for p in parts]),
+            x=np.concatenate([p.x for p in parts]),
+            times=np.concatenate([p.times.asi8 for p in parts]),
+        )
+        # One series keeps the plain scaler format the inference server reads.
+        (tmp / "scaler.json").write_text(
+            json.dumps(scalers[""] if cfg.id_col is None else {"series": scalers})
+        )
+        (tmp / "prepared.json").write_text(prepared.model_dump_json(exclude={"skipped"}))
     return prepared
+
+
+def _prepared_before(meta_file: Path) -> Prepared | None:
+    """The record of an earlier identical preprocess, if one finished.
+
+    The folder appears whole (``replacing_dir``), so a record means complete output. One
+    that does not parse was left by a version that wrote in place: redo it, say so.
+    """
+    if not meta_file.is_file():
+        return None
+    try:
+        return Prepared.model_validate({**json.loads(meta_file.read_text()), "skipped": True})
+    except ValueError as exc:  # JSONDecodeError and ValidationError are ValueErrors
+        log.warning("preprocess: ignoring unreadable %s (%s); redoing it", meta_file, exc)
+        return None
 
 
 def series(prepared: Prepared) -> list[SeriesArrays]:
@@ -200,11 +222,11 @@ def train(
     )
     elapsed = time.monotonic() - started
     out = work / "models" / prepared.config_hash / name
-    out.mkdir(parents=True, exist_ok=True)
-    save_model(model, out)
-    if backtests:
-        np.savez(out / _BACKTEST, **backtests)
-    (out / "training_log.json").write_text(json.dumps(model.log))
+    with replacing_dir(out) as tmp:
+        save_model(model, tmp)
+        if backtests:
+            np.savez(tmp / _BACKTEST, **backtests)
+        (tmp / "training_log.json").write_text(json.dumps(model.log))
     summary = {k: v for k, v in model.log.items() if k != "epochs"}
     summary["epochs"] = len(model.log.get("epochs", []))
     if tracking_uri:
@@ -303,7 +325,7 @@ def evaluate(
         },
         ensemble=ensemble,
     )
-    (out / "evaluation.json").write_text(evaluation.model_dump_json(indent=2))
+    write_text(out / "evaluation.json", evaluation.model_dump_json(indent=2))
     return evaluation
 
 
@@ -311,8 +333,7 @@ def _save_ensemble(prepared: Prepared, members: dict[str, Forecaster], out: Path
     cfg = prepared.config
     model = Ensemble.of(members, horizon=cfg["horizon"], input_seq_len=cfg["input_seq_len"])
     folder = out / model.name
-    shutil.rmtree(folder, ignore_errors=True)  # an earlier evaluation's members must not linger
-    save_model(model, folder)
+    save_model(model, folder)  # replaced whole: an earlier evaluation's members go
     return Trained(uri=str(folder), name=model.name, params=model.params, train_seconds=0.0)
 
 

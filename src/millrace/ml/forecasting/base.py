@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from millrace.atomic import replacing_dir
+
 __all__ = [
     "Data",
     "Forecaster",
@@ -109,10 +111,16 @@ def model_files(folder: Path) -> dict[str, bytes]:
 
 
 def save_model(model: Forecaster, folder: Path) -> None:
-    """Write ``model.save()`` under ``folder``, which ``model_files`` reads back."""
-    for name, data in model.save().items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(data)
+    """Make ``folder`` hold ``model.save()``, which ``model_files`` reads back.
+
+    The folder is replaced whole: ``model_files`` loads every file under it, so a
+    half-written save, or an earlier model's leftover files, would load as a broken model.
+    """
+    files = model.save()
+    with replacing_dir(folder) as tmp:
+        for name, data in files.items():
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / name).write_bytes(data)
 
 
 class Forecaster(ABC):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from millrace.atomic import write_text
 from millrace.ml.forecasting.data import PreprocessConfig
 from millrace.pipelines import steps
 from millrace.pipelines.artifacts import Evaluation, Prepared, Trained
@@ -21,8 +22,8 @@ RECORD = "artifact.json"
 
 
 def _write(out: str, record: str) -> None:
-    Path(out).mkdir(parents=True, exist_ok=True)
-    (Path(out) / RECORD).write_text(record)
+    # Written last and atomically: a record on disk means the step's files are complete.
+    write_text(Path(out) / RECORD, record)
 
 
 def _read_prepared(path: str) -> Prepared:
