@@ -83,6 +83,36 @@ class Settings(BaseSettings):
     zip_max_ratio: float = Field(default=200.0, gt=1)
     upload_chunk_bytes: int = Field(default=1024 * 1024, gt=0)
 
+    # Retention: how long `millrace gc` keeps what would otherwise pile up forever.
+    retention_outbox_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="Outbox rows already delivered: published to Kafka, or read by every "
+        "consumer group of the embedded log",
+    )
+    # A processed-event mark turns a redelivered event into a no-op, so it must outlive
+    # every way an event comes back: its row on the embedded log (retention_outbox_days),
+    # or Kafka's log (7 days by default), which a group re-reads from the start when its
+    # committed offsets expire. Dropped sooner, an old event would be handled twice.
+    retention_processed_events_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="Marks of events agents handled; must exceed retention_outbox_days and "
+        "the Kafka log's retention",
+    )
+    retention_idempotency_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="Stored answers to POSTs sent with an Idempotency-Key; a retry after "
+        "this runs again",
+    )
+    retention_kfp_work_days: float = Field(
+        default=7.0, gt=0, description="Folders of kfp.local runs (<home>/pipelines/kfp/<run>)"
+    )
+    retention_request_log_days: float = Field(
+        default=30.0, gt=0, description="Daily inference request logs (<home>/inference)"
+    )
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.use_kfp and self.use_kafka:
@@ -94,6 +124,16 @@ class Settings(BaseSettings):
         if kind not in {k.value for k in EventBusKind}:
             raise ValueError(
                 f"MILLRACE_EVENT_BUS={self.event_bus!r}: expected 'embedded' or kafka://host:port"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_retention(self) -> Settings:
+        if self.retention_processed_events_days <= self.retention_outbox_days:
+            raise ValueError(
+                "MILLRACE_RETENTION_PROCESSED_EVENTS_DAYS must exceed "
+                "MILLRACE_RETENTION_OUTBOX_DAYS: a redelivered event whose mark is gone "
+                "would be handled twice"
             )
         return self
 

@@ -155,6 +155,9 @@ def _register_event_commands() -> None:
     from millrace.cli.serve import serve
 
     app.command("serve")(serve)
+    from millrace.cli.gc import gc
+
+    app.command("gc")(gc)
     # The client side: commands that talk to a running Millrace over HTTP.
     from millrace.cli.remote_data import datasets_app, journeys_app
     from millrace.cli.remote_models import models_app, predict
