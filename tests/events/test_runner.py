@@ -7,13 +7,14 @@ and is covered end to end by the bus contract tests and the journey tests.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
-import pytest
 from sqlalchemy import select
 
 from millrace.events.bus import Message
 from millrace.events.embedded import EmbeddedBus
+from millrace.events.liveness import LivenessBoard
 from millrace.events.outbox import add_event
 from millrace.events.runner import (
     ConsumerRunner,
@@ -185,23 +186,40 @@ def test_reject_skips_retries(warehouse: Warehouse) -> None:
 
 
 def test_a_failing_hook_rolls_back_the_dead_letter(warehouse: Warehouse) -> None:
-    """The hook runs in the DLQ transaction: if it fails, nothing is half-recorded."""
+    """The hook runs in the DLQ transaction: if it fails, nothing is half-recorded, and the
+    loop keeps trying (backing off) instead of dying, until it is stopped."""
     topic, _out, group = _names()
     _publish(warehouse, topic, 1)
+    hook_calls: list[str] = []
 
     def poison(message: Message, ctx: HandlerContext) -> None:
         raise ValueError("boom")
 
     def broken_hook(session: object, message: Message, error: str) -> None:
+        hook_calls.append(error)
         raise RuntimeError("journey table unavailable")
 
+    board = LivenessBoard()
     runner = ConsumerRunner(
         warehouse,
         EmbeddedBus(warehouse),
         Subscription(group, [topic], poison, max_tries=1, on_dead_letter=broken_hook),
+        board=board,
     )
-    with pytest.raises(RuntimeError, match="journey table"):
-        runner.run(threading.Event(), burst=True, poll_timeout=0.2)
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,), kwargs={"poll_timeout": 0.1})
+    thread.start()
+    deadline = time.monotonic() + 10
+    while len(hook_calls) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _failing, states = board.report()
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert len(hook_calls) >= 3  # tried again and again, not given up
+    assert "journey table unavailable" in states[group]["last_trouble"]
+    assert states[group]["problem"] is None  # alive, backing off
+    assert board.report()[1][group]["state"] == "stopped"
     assert _rows(warehouse, f"{topic}.dlq") == []
     with session_scope(warehouse.sessions) as session:
         assert session.get(ConsumerOffset, (group, topic)) is None  # redelivered later

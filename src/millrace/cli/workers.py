@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from millrace.cli.events import relay, stop_on_signals
+from millrace.events.liveness import LivenessBoard
 
 if TYPE_CHECKING:
     from millrace.warehouse.context import Warehouse
@@ -18,19 +19,23 @@ __all__ = ["start_agents", "up", "worker"]
 log = logging.getLogger("millrace.worker")
 
 
-def _run_agent(name: str, stop: threading.Event) -> None:
+def _run_agent(name: str, stop: threading.Event, board: LivenessBoard | None = None) -> None:
     from millrace.agents import subscription
     from millrace.cli.main import open_warehouse
     from millrace.events.factory import open_bus
     from millrace.events.runner import ConsumerRunner
 
-    wh = open_warehouse()
-    if name == "automl":
-        from millrace.ml.tracking import warm_up
-
-        warm_up(wh.settings)
     try:
-        ConsumerRunner(wh, open_bus(wh), subscription(name)).run(stop)
+        wh = open_warehouse()
+    except Exception as exc:  # the loop never started: say so where /health looks
+        (board or LivenessBoard()).register(subscription(name).group).die(exc)
+        raise
+    try:
+        if name == "automl":
+            from millrace.ml.tracking import warm_up
+
+            warm_up(wh.settings)
+        ConsumerRunner(wh, open_bus(wh), subscription(name), board=board).run(stop)
     finally:
         wh.close()
 
@@ -76,12 +81,21 @@ def start_agents(wh: Warehouse, stop: threading.Event) -> list[threading.Thread]
     # MLflow once, here: threads importing it side by side can see it half-initialised.
     warm_up(wh.settings)
     threads = [
-        threading.Thread(target=_run_agent, args=(n, stop), name=f"agent-{n}", daemon=True)
+        threading.Thread(
+            target=_run_agent, args=(n, stop, wh.liveness), name=f"agent-{n}", daemon=True
+        )
         for n in AGENTS
     ]
     if wh.settings.kafka_bootstrap:
         relay_ = OutboxRelay(wh, wh.settings.kafka_bootstrap)
-        threads.append(threading.Thread(target=relay_.run, args=(stop,), name="relay", daemon=True))
+        threads.append(
+            threading.Thread(
+                target=relay_.run,
+                kwargs={"stop": stop, "board": wh.liveness},
+                name="relay",
+                daemon=True,
+            )
+        )
     for t in threads:
         t.start()
     return threads

@@ -16,9 +16,14 @@ from sqlalchemy.orm import Session
 
 from millrace.events.outbox import add_event
 from millrace.events.topics import EventPayload
+from millrace.exceptions import MillraceError
 from millrace.warehouse.models import OutboxEvent
 
-__all__ = ["BusConsumer", "EventBus", "Message"]
+__all__ = ["BusConsumer", "CommitLost", "EventBus", "Message"]
+
+
+class CommitLost(MillraceError):
+    """The message's partition went to another consumer: it redelivers, we must not commit."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from millrace.events.bus import BusConsumer, EventBus, Message
+from millrace.events.bus import BusConsumer, CommitLost, EventBus, Message
 from millrace.events.topics import Topic, dlq_topic
 from millrace.exceptions import BackendUnavailableError, ConfigError
 
@@ -23,7 +23,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "the Kafka event bus needs confluent-kafka: pip install 'millrace[kafka]'"
     ) from exc
 
-__all__ = ["ALL_TOPICS", "KafkaBus", "KafkaConsumer", "ensure_topics"]
+__all__ = ["ALL_TOPICS", "KafkaBus", "KafkaConsumer", "ensure_topics", "max_poll_interval_ms"]
 
 ALL_TOPICS = [t.value for t in Topic] + [dlq_topic(t.value) for t in Topic]
 _PARTITIONS = 3
@@ -52,6 +52,31 @@ def _headers(raw: list[tuple[str, bytes | None]] | None) -> dict[str, str]:
     return out
 
 
+# Commit errors that mean "not your partition any more" rather than "try again".
+_LOST = {
+    KafkaError.ILLEGAL_GENERATION,
+    KafkaError.UNKNOWN_MEMBER_ID,
+    KafkaError.REBALANCE_IN_PROGRESS,
+    KafkaError._ASSIGNMENT_LOST,
+}
+
+
+def max_poll_interval_ms(longest_handle_s: float) -> int:
+    """librdkafka's ``max.poll.interval.ms`` for handlers that may run ``longest_handle_s``.
+
+    Past that interval without a poll the consumer leaves its group and its partitions go
+    elsewhere (the 300 s default ended any AutoML run over five minutes). Half as long again
+    plus ten minutes covers the work around the budget; librdkafka caps it at 24 h.
+    """
+    return int(min(longest_handle_s * 1.5 + 600, 86_400) * 1000)
+
+
+def _agent_poll_interval_ms() -> int:
+    from millrace.warehouse.datasets import MAX_TIME_BUDGET_S
+
+    return max_poll_interval_ms(MAX_TIME_BUDGET_S)
+
+
 class KafkaConsumer(BusConsumer):
     def __init__(
         self, bootstrap: str, group: str, topics: Sequence[str], extra: dict[str, Any] | None = None
@@ -67,6 +92,7 @@ class KafkaConsumer(BusConsumer):
                 "session.timeout.ms": 6000,
                 "heartbeat.interval.ms": 1000,
                 "partition.assignment.strategy": "range",
+                "max.poll.interval.ms": _agent_poll_interval_ms(),
                 **(extra or {}),
             }
         )
@@ -105,8 +131,21 @@ class KafkaConsumer(BusConsumer):
         return messages
 
     def commit(self, message: Message) -> None:
+        """Commit synchronously; ``CommitLost`` if the partition went to another member.
+
+        Committing a partition that is no longer ours could move its new owner's offset
+        back, so it is not attempted: the new owner redelivers the message instead.
+        """
         tp = TopicPartition(message.topic, message.partition, message.offset + 1)
-        self._consumer.commit(offsets=[tp], asynchronous=False)
+        mine = {(a.topic, a.partition) for a in self._consumer.assignment()}
+        if (message.topic, message.partition) not in mine:
+            raise CommitLost(f"{message.topic}[{message.partition}] is no longer assigned here")
+        try:
+            self._consumer.commit(offsets=[tp], asynchronous=False)
+        except KafkaException as exc:
+            if exc.args and exc.args[0].code() in _LOST:
+                raise CommitLost(f"commit refused after a rebalance: {exc}") from exc
+            raise BackendUnavailableError(f"Kafka commit failed: {exc}") from exc
 
     def lag(self) -> dict[str, int]:
         lags: dict[str, int] = dict.fromkeys(self.topics, 0)

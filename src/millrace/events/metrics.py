@@ -12,6 +12,7 @@ __all__ = [
     "HANDLE_SECONDS",
     "RETRIED",
     "SKIPPED",
+    "TROUBLE",
 ]
 
 _LABELS = ("group", "topic")
@@ -31,4 +32,9 @@ HANDLE_SECONDS = Histogram(
     "Wall time of a successful handler call",
     _LABELS,
     buckets=(0.005, 0.025, 0.1, 0.5, 1, 5, 15, 60, 300, 1800),
+)
+TROUBLE = Counter(
+    "millrace_consumer_trouble_total",
+    "Poll, done-check, finish or commit errors a consumer backed off from",
+    ("group",),
 )

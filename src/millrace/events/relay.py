@@ -14,6 +14,7 @@ import threading
 
 from sqlalchemy import select, update
 
+from millrace.events.liveness import LivenessBoard
 from millrace.events.outbox import to_cloud_event
 from millrace.exceptions import BackendUnavailableError
 from millrace.warehouse.context import Warehouse
@@ -98,12 +99,31 @@ class OutboxRelay:
                 )
         return len(sent)
 
-    def run(self, stop: threading.Event, idle_sleep: float = 0.1) -> None:
-        while not stop.is_set():
-            try:
-                if self.run_once() == 0:
+    def run(
+        self, stop: threading.Event, idle_sleep: float = 0.1, board: LivenessBoard | None = None
+    ) -> None:
+        """Relay until ``stop``; any error (broker or database) is waited out, never fatal."""
+        liveness = (board or LivenessBoard()).register("relay")
+        liveness.start()
+        failures = 0
+        try:
+            while not stop.is_set():
+                liveness.beat()
+                try:
+                    sent = self.run_once()
+                except Exception as exc:
+                    failures += 1
+                    liveness.trouble(f"{type(exc).__name__}: {exc}")
+                    log.warning("relay: %s: %s; retrying", type(exc).__name__, exc)
+                    stop.wait(min(0.2 * 2 ** (failures - 1), 30.0))
+                    continue
+                if failures:
+                    failures = 0
+                    liveness.recovered()
+                if sent == 0:
                     stop.wait(idle_sleep)
-            except BackendUnavailableError as exc:
-                log.warning("relay: %s; retrying", exc)
-                stop.wait(1.0)
+        except BaseException as exc:
+            liveness.die(exc)
+            raise
+        liveness.stop()
         self._producer.flush(10)

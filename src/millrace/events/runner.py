@@ -1,4 +1,4 @@
-"""The consumer loop every agent shares.
+"""How an agent consumes: a handler and its subscription, on the shared consumer loop.
 
 A handler is a plain function ``(message, ctx) -> None``. It does its work (in its own short
 transactions, never holding one across long computation) and announces results through
@@ -10,25 +10,26 @@ writes the emitted events to the outbox; only after that commits does it commit 
   delay; after ``max_tries`` the event goes to ``<topic>.dlq`` with the error, and
   ``on_dead_letter`` lets the agent record why (the core marks the journey step failed).
 - ``Reject(reason)`` skips the retries: the input itself is bad.
-- ``stop`` is checked between messages: SIGTERM finishes the current message, then exits.
+- Tries, back-off around poll/commit, liveness and shutdown are the loop's
+  (``events/loop.py``), the same one the Kafka-chained pipeline stages run on.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from millrace.events import metrics
 from millrace.events.bus import BusConsumer, EventBus, Message
+from millrace.events.liveness import Liveness, LivenessBoard
+from millrace.events.loop import ConsumerLoop, Reject, Retry, RetryPolicy
 from millrace.events.outbox import add_event
 from millrace.events.topics import DeadLetter, EventPayload, dlq_topic
-from millrace.exceptions import MillraceError
+from millrace.faults import crash_point
 from millrace.warehouse.context import Warehouse
 from millrace.warehouse.db import session_scope
 from millrace.warehouse.models import ProcessedEvent
@@ -45,21 +46,7 @@ __all__ = [
 
 log = logging.getLogger("millrace.runner")
 
-# Lag costs broker round trips (committed offsets, watermarks): measure it now and then,
-# not after every batch.
-LAG_REPORT_EVERY_S = 5.0
-
-
-class Retry(MillraceError):
-    """Raised by a handler to be called again after ``defer`` seconds."""
-
-    def __init__(self, detail: str = "retry requested", defer: float | None = None) -> None:
-        super().__init__(detail)
-        self.defer = defer
-
-
-class Reject(MillraceError):
-    """Raised by a handler when retrying cannot help: straight to the dead-letter topic."""
+Emitted = tuple[EventPayload, str, str | None]  # payload, subject, topic (None: its own)
 
 
 @dataclass
@@ -68,7 +55,7 @@ class HandlerContext:
     message: Message
     attempt: int
     group: str
-    emitted: list[tuple[EventPayload, str, str | None]] = field(default_factory=list)
+    emitted: list[Emitted] = field(default_factory=list)
 
     def emit(self, payload: EventPayload, *, subject: str, topic: str | None = None) -> None:
         """Publish ``payload`` together with this event's "processed" mark."""
@@ -94,100 +81,51 @@ class Subscription:
     on_dead_letter: DeadLetterHook | None = None
 
 
-class ConsumerRunner:
-    def __init__(
-        self,
-        wh: Warehouse,
-        bus: EventBus,
-        sub: Subscription,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.wh = wh
-        self.bus = bus
-        self.sub = sub
-        self._sleep = sleep
+class _AgentDelivery:
+    """An agent's side of the loop: done-checks, results and dead letters in the warehouse."""
 
-    def run(self, stop: threading.Event, *, burst: bool = False, poll_timeout: float = 1.0) -> int:
-        """Consume until ``stop`` is set (or, in burst mode, until the log is drained)."""
-        handled = 0
-        next_lag_report = 0.0
-        with self.bus.consumer(self.sub.group, self.sub.topics) as consumer:
-            while not stop.is_set():
-                batch = consumer.poll(poll_timeout)
-                for message in batch:
-                    if stop.is_set():
-                        break  # uncommitted: redelivered to whoever resumes
-                    self.process(message, consumer)
-                    handled += 1
-                if time.monotonic() >= next_lag_report:
-                    self._report_lag(consumer)
-                    next_lag_report = time.monotonic() + LAG_REPORT_EVERY_S
-                if burst and not batch:
-                    break
-        return handled
+    def __init__(self, wh: Warehouse, sub: Subscription) -> None:
+        self.wh, self.sub = wh, sub
 
-    def _report_lag(self, consumer: BusConsumer) -> None:
-        try:
-            for topic, lag in consumer.lag().items():
-                metrics.CONSUMER_LAG.labels(self.sub.group, topic).set(lag)
-        except MillraceError as exc:
-            log.debug("lag unavailable: %s", exc)
-
-    def _already_processed(self, event_id: str) -> bool:
+    def seen(self, message: Message) -> bool:
         with session_scope(self.wh.sessions) as session:
-            return session.get(ProcessedEvent, (self.sub.group, event_id)) is not None
+            return session.get(ProcessedEvent, (self.sub.group, message.event_id)) is not None
 
-    def process(self, message: Message, consumer: BusConsumer) -> str:
-        """Handle one message to completion; returns the outcome."""
-        labels = (self.sub.group, message.topic)
-        if self._already_processed(message.event_id):
-            metrics.SKIPPED.labels(*labels).inc()
-            consumer.commit(message)
-            return "duplicate"
-        error = ""
-        for attempt in range(1, self.sub.max_tries + 1):
-            ctx = HandlerContext(self.wh, message, attempt, self.sub.group)
-            started = time.perf_counter()
-            try:
-                self.sub.handler(message, ctx)
-            except Reject as exc:
-                metrics.FAILED.labels(*labels).inc()
-                error = f"Reject: {exc.detail}"
-                break
-            except Exception as exc:
-                metrics.FAILED.labels(*labels).inc()
-                error = f"{type(exc).__name__}: {exc}"
-                log.warning(
-                    "%s: %s failed (try %d/%d): %s",
-                    self.sub.group,
-                    message.event_id,
-                    attempt,
-                    self.sub.max_tries,
-                    error,
-                )
-                if attempt < self.sub.max_tries:
-                    metrics.RETRIED.labels(*labels).inc()
-                    defer = exc.defer if isinstance(exc, Retry) else None
-                    self._sleep(defer if defer is not None else self._backoff(attempt))
-                continue
-            if self._finish(message, ctx.emitted, "handled"):
-                metrics.HANDLED.labels(*labels).inc()
-                metrics.HANDLE_SECONDS.labels(*labels).observe(time.perf_counter() - started)
-            else:
-                metrics.SKIPPED.labels(*labels).inc()
-            consumer.commit(message)
-            return "handled"
-        self._dead_letter(message, error)
-        consumer.commit(message)
-        return "dead_lettered"
+    def handle(self, message: Message, attempt: int) -> list[Emitted]:
+        ctx = HandlerContext(self.wh, message, attempt, self.sub.group)
+        self.sub.handler(message, ctx)
+        crash_point("runner.after_handle")
+        return ctx.emitted
 
-    def _backoff(self, attempt: int) -> float:
-        return float(min(self.sub.backoff_base * 2 ** (attempt - 1), self.sub.backoff_max))
+    def finish(self, message: Message, emitted: list[Emitted]) -> bool:
+        done = self._mark(message, emitted, "handled")
+        crash_point("runner.after_finish")
+        return done
 
-    def _finish(
+    def dead_letter(self, message: Message, error: str, attempts: int) -> None:
+        letter = DeadLetter(
+            user_id=str(message.payload.get("user_id", "")),
+            group=self.sub.group,
+            error=error[:4000],
+            error_type=error.split(":", 1)[0],
+            attempts=attempts,
+            original_topic=message.topic,
+            original_key=message.key,
+            original_event_id=message.event_id,
+            original={"payload": message.payload, "attributes": message.attributes},
+        )
+        hook = self.sub.on_dead_letter
+        self._mark(
+            message,
+            [(letter, f"dlq/{message.topic}/{message.event_id}", dlq_topic(message.topic))],
+            "dead_letter",
+            also=(lambda session: hook(session, message, error)) if hook else None,
+        )
+
+    def _mark(
         self,
         message: Message,
-        emitted: list[tuple[EventPayload, str, str | None]],
+        emitted: list[Emitted],
         outcome: str,
         also: Callable[[Session], None] | None = None,
     ) -> bool:
@@ -205,24 +143,36 @@ class ConsumerRunner:
                 also(session)
         return True
 
-    def _dead_letter(self, message: Message, error: str) -> None:
-        letter = DeadLetter(
-            user_id=str(message.payload.get("user_id", "")),
-            group=self.sub.group,
-            error=error[:4000],
-            error_type=error.split(":", 1)[0],
-            attempts=self.sub.max_tries,
-            original_topic=message.topic,
-            original_key=message.key,
-            original_event_id=message.event_id,
-            original={"payload": message.payload, "attributes": message.attributes},
+
+class ConsumerRunner:
+    """An agent's consumer: its subscription on the shared ``ConsumerLoop``."""
+
+    def __init__(
+        self,
+        wh: Warehouse,
+        bus: EventBus,
+        sub: Subscription,
+        sleep: Callable[[float], None] | None = None,
+        board: LivenessBoard | None = None,
+    ) -> None:
+        self.wh, self.bus, self.sub = wh, bus, sub
+        self.loop: ConsumerLoop[list[Emitted]] = ConsumerLoop(
+            name=sub.group,
+            open_consumer=lambda: bus.consumer(sub.group, sub.topics),
+            delivery=_AgentDelivery(wh, sub),
+            policy=RetryPolicy(sub.max_tries, sub.backoff_base, sub.backoff_max),
+            sleep=sleep,
+            board=board,
         )
-        hook = self.sub.on_dead_letter
-        self._finish(
-            message,
-            [(letter, f"dlq/{message.topic}/{message.event_id}", dlq_topic(message.topic))],
-            "dead_letter",
-            also=(lambda session: hook(session, message, error)) if hook else None,
-        )
-        metrics.DEAD_LETTERED.labels(self.sub.group, message.topic).inc()
-        log.error("%s: %s dead-lettered: %s", self.sub.group, message.event_id, error)
+
+    @property
+    def liveness(self) -> Liveness:
+        return self.loop.liveness
+
+    def run(self, stop: threading.Event, *, burst: bool = False, poll_timeout: float = 1.0) -> int:
+        """Consume until ``stop`` is set (or, in burst mode, until the log is drained)."""
+        return self.loop.run(stop, burst=burst, poll_timeout=poll_timeout)
+
+    def process(self, message: Message, consumer: BusConsumer) -> str:
+        """Handle one message to completion and commit it; returns the outcome."""
+        return self.loop.process(message, consumer, threading.Event())

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from millrace.events.liveness import LivenessBoard
 from millrace.settings import Settings
 from millrace.warehouse.db import create_db_engine, migrate
 from millrace.warehouse.storage import ObjectStorage, open_storage
@@ -20,6 +21,8 @@ class Warehouse:
     engine: Engine
     sessions: sessionmaker[Session]
     storage: ObjectStorage
+    # The consumer loops this process runs (``millrace up``), for /health.
+    liveness: LivenessBoard = field(default_factory=LivenessBoard)
 
     @classmethod
     def open(cls, settings: Settings, *, run_migrations: bool = True) -> Warehouse:

@@ -24,11 +24,16 @@ TaskType = str  # "classification" | "regression" | "forecasting"
 _TASKS = {"classification", "regression", "forecasting"}
 
 
+# The longest a journey may train. Kafka consumers derive their poll interval from it
+# (events/kafka.py), so a long AutoML run never costs the agent its partitions.
+MAX_TIME_BUDGET_S = 12 * 3600
+
+
 class JourneyHints(BaseModel):
     target_column: str | None = None
     task_type: str | None = None
     sensitive_columns: list[str] = Field(default_factory=list)
-    time_budget_s: float | None = Field(default=None, gt=0, le=24 * 3600)
+    time_budget_s: float | None = Field(default=None, gt=0, le=MAX_TIME_BUDGET_S)
 
     @field_validator("task_type")
     @classmethod

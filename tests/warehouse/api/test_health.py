@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from millrace.warehouse.context import Warehouse
 from tests.conftest import (
     PG_ADMIN_URL,
     S3_CREDENTIALS,
@@ -120,3 +122,29 @@ def test_database_down_is_a_503_naming_it(tmp_path: Path) -> None:
     finally:
         stop_pid(proc.pid)
         drop_pg_database(name)
+
+
+def test_a_dead_agent_is_a_503_naming_it(warehouse: Warehouse) -> None:
+    """``millrace up`` runs the agents beside the API: a dead one must not hide behind 200."""
+    from millrace.warehouse.api import create_app
+
+    app = create_app(warehouse=warehouse)
+
+    def health() -> httpx.Response:
+        async def get() -> httpx.Response:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+                return await client.get("/health")
+
+        return asyncio.run(get())
+
+    assert health().status_code == 200
+    record = warehouse.liveness.register("automl")
+    record.start()
+    assert health().json()["agents"]["automl"]["state"] == "running"
+    record.die(RuntimeError("database disk image is malformed"))
+    r = health()
+    assert r.status_code == 503
+    body = r.json()
+    assert body["down"] == ["agent:automl"]
+    assert "database disk image is malformed" in body["agents"]["automl"]["problem"]

@@ -23,7 +23,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from millrace.events.bus import Message
+from millrace.events.loop import ConsumerLoop, Reject, RetryPolicy
 from millrace.exceptions import (
     BackendUnavailableError,
     ConfigError,
@@ -62,12 +62,11 @@ try:
         OFFSET_BEGINNING,
         Consumer,
         KafkaError,
-        KafkaException,
         Producer,
         TopicPartition,
     )
 
-    from millrace.events.kafka import KafkaConsumer, ensure_topics
+    from millrace.events.kafka import KafkaConsumer, ensure_topics, max_poll_interval_ms
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ConfigError(
         "the Kafka-chained pipeline needs confluent-kafka: pip install 'millrace[kafka]'"
@@ -116,12 +115,30 @@ class StageSettings:
     max_handle_s: float = 6 * 3600
 
 
-class _Stopped(Exception):
-    """Shutdown came while a message was waiting to be retried: leave it uncommitted."""
+class _StageDelivery:
+    """A stage's side of the shared consumer loop: run the step, produce what it made."""
+
+    def __init__(self, worker: _StageWorker) -> None:
+        self.worker = worker
+
+    def seen(self, message: Message) -> bool:
+        return False  # stages make redelivery harmless themselves (claim checks, hashes)
+
+    def handle(self, message: Message, attempt: int) -> list[Outgoing]:
+        if "_undecodable" in message.payload:
+            raise Reject("PoisonedMessage: the value is not JSON")
+        return self.worker.handle(message.payload)
+
+    def finish(self, message: Message, result: list[Outgoing]) -> bool:
+        _publish(self.worker.producer, result)  # on the broker before the offset moves
+        return True
+
+    def dead_letter(self, message: Message, error: str, attempts: int) -> None:
+        _publish(self.worker.producer, self.worker.letters(message, error, attempts))
 
 
 class _StageWorker:
-    """One stage's consumer loop: handle, publish, flush, then commit."""
+    """One stage's consumer: the shared ``ConsumerLoop`` over the stage's topic."""
 
     def __init__(
         self,
@@ -136,72 +153,42 @@ class _StageWorker:
         self.stage, self.bootstrap, self.topics = stage, bootstrap, topics
         self.topic = topics.stage(stage)
         # Candidates of one batch train side by side; the other stages go one at a time.
-        self.concurrency = max(1, settings.train_concurrency) if stage == "train" else 1
+        concurrency = max(1, settings.train_concurrency) if stage == "train" else 1
         self.stages = StageOps(work, topics, max(1, settings.train_concurrency))
         self.handle: Callable[[dict[str, Any]], list[Outgoing]] = getattr(self.stages, stage)
-        self.max_tries, self.backoff_s = max(1, settings.max_tries), settings.backoff_s
-        self.max_poll_ms = int(settings.max_handle_s * 1000)
-        self.crashed: BaseException | None = None
+        self.producer = _producer(bootstrap)
+        group = f"{topics.prefix}-{stage}"
+        extra = {"max.poll.interval.ms": max_poll_interval_ms(settings.max_handle_s)}
+        self.loop: ConsumerLoop[list[Outgoing]] = ConsumerLoop(
+            name=group,
+            open_consumer=lambda: KafkaConsumer(bootstrap, group, [self.topic], extra),
+            delivery=_StageDelivery(self),
+            policy=RetryPolicy(
+                max_tries=max(1, settings.max_tries),
+                backoff_base=settings.backoff_s,
+                backoff_max=max(settings.backoff_s, 30.0),
+                permanent=_PERMANENT,
+            ),
+            concurrency=concurrency,
+            batch_size=concurrency,  # what is taken is handled at once: no waiting offsets
+            before_batch=self._before_batch if stage == "train" else None,
+        )
+
+    @property
+    def crashed(self) -> str | None:
+        return self.loop.liveness.error
 
     def run(self, stop: threading.Event, poll_timeout: float = 0.5) -> None:
-        group = f"{self.topics.prefix}-{self.stage}"
-        pool = ThreadPoolExecutor(self.concurrency) if self.concurrency > 1 else None
-        consumer: KafkaConsumer | None = None
-        producer = _producer(self.bootstrap)
         try:
-            extra = {"max.poll.interval.ms": self.max_poll_ms}
-            consumer = KafkaConsumer(self.bootstrap, group, [self.topic], extra)
-            while not stop.is_set():
-                try:
-                    batch = consumer.poll(poll_timeout, max_messages=self.concurrency)
-                except BackendUnavailableError as exc:
-                    log.warning("%s: %s; retrying", self.stage, exc)
-                    stop.wait(1.0)
-                    continue
-                if self.stage == "train":  # before the threads: concurrent first imports break
-                    import_libraries([str(m.payload.get("model")) for m in batch])
-                try:
-                    if pool is not None:
-                        outs = list(pool.map(lambda m: self._process(m, stop), batch))
-                    else:
-                        outs = [self._process(m, stop) for m in batch]
-                except _Stopped:
-                    break
-                _publish(producer, [o for out in outs for o in out])
-                for message in batch:
-                    try:
-                        consumer.commit(message)
-                    except KafkaException as exc:  # lost the partition: redelivered elsewhere
-                        log.warning("%s: commit failed: %s", self.stage, exc)
-        except BaseException as exc:
-            self.crashed = exc
-            raise
+            self.loop.run(stop, poll_timeout=poll_timeout)
         finally:
-            if pool is not None:
-                pool.shutdown()
-            if consumer is not None:
-                consumer.close()
-            producer.flush(10)
+            self.producer.flush(10)
 
-    def _process(self, message: Message, stop: threading.Event) -> list[Outgoing]:
-        payload = message.payload
-        if "_undecodable" in payload:
-            return self._dead_letter(message, "PoisonedMessage: the value is not JSON", 1)
-        error, attempt = "", 0
-        for attempt in range(1, self.max_tries + 1):
-            try:
-                return self.handle(payload)
-            except _PERMANENT as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                break
-            except Exception as exc:  # any step error: retried, then dead-lettered
-                error = f"{type(exc).__name__}: {exc}"
-                log.warning("%s: try %d/%d failed: %s", self.stage, attempt, self.max_tries, error)
-                if attempt < self.max_tries and stop.wait(self.backoff_s * 2 ** (attempt - 1)):
-                    raise _Stopped from exc
-        return self._dead_letter(message, error, attempt)
+    def _before_batch(self, batch: Sequence[Message]) -> None:
+        # Before the threads: concurrent first imports of torch or prophet break.
+        import_libraries([str(m.payload.get("model")) for m in batch])
 
-    def _dead_letter(self, message: Message, error: str, attempts: int) -> list[Outgoing]:
+    def letters(self, message: Message, error: str, attempts: int) -> list[Outgoing]:
         log.error("%s: dead-lettered after %d tries: %s", self.stage, attempts, error)
         letter = {
             "error": error[:4000],

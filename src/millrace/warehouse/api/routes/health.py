@@ -31,8 +31,10 @@ def _checks(wh: Warehouse) -> dict[str, Callable[[], None]]:
     }
 
 
-@router.get("/health", summary="Check the database, storage and event bus")
+@router.get("/health", summary="Check the database, storage, event bus and agents")
 def health(wh: WarehouseDep, response: Response) -> JSONResponse:
+    """503 when a backend is down or an agent of this process died or stopped polling
+    (``millrace up``); each is named, with the reason."""
     results: dict[str, Any] = {}
     for name, check in _checks(wh).items():
         started = time.perf_counter()
@@ -42,6 +44,8 @@ def health(wh: WarehouseDep, response: Response) -> JSONResponse:
         except Exception as exc:  # any failure means "down"; the reason is reported
             results[name] = {"status": "down", "error": str(exc).splitlines()[0][:300]}
         results[name]["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    failing, agents = wh.liveness.report()
     down = [n for n, r in results.items() if r["status"] == "down"]
-    body = {"status": "down" if down else "up", "down": down, "checks": results}
+    down += [f"agent:{name}" for name in failing]
+    body = {"status": "down" if down else "up", "down": down, "checks": results, "agents": agents}
     return JSONResponse(body, status_code=503 if down else 200)

@@ -40,7 +40,7 @@ export function journeyFields(columns, { required = false, initial = {}, prefix 
     name: "time_budget_s",
     type: "number",
     min: 1,
-    max: 86400,
+    max: 43200,
     step: 1,
     placeholder: "60",
     value: initial.time_budget_s ?? "",
