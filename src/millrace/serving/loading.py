@@ -4,7 +4,7 @@ Tabular champions are MLflow sklearn models saved with skops. MLflow's own loade
 the type list written in the model's ``MLmodel`` file (so a crafted model could allow
 anything, which is why MLflow gates it behind ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION``);
 here the skops file is read directly and every type it would build is checked against
-Millrace's allowlist of model libraries (``ml.tabular.persist.trusted_types``). The
+Millrace's explicit list of type names (``ml.tabular.persist.TRUSTED_TYPES``). The
 feature encoder is the run's ``encoder.json``.
 
 Forecasting champions are a run's ``model/`` folder (state dicts loaded with
@@ -28,7 +28,7 @@ from millrace.ml.forecasting.models import MODELS, SeriesArrays, model_files
 from millrace.ml.forecasting.online import ForecastSpec
 from millrace.ml.registry import Champion, mlflow_client
 from millrace.ml.tabular.encoding import FeatureEncoder
-from millrace.ml.tabular.persist import trusted_types
+from millrace.ml.tabular.persist import load_estimator
 from millrace.serving.models import ForecastModel, ServedModel, TabularModel
 
 __all__ = ["load_champion"]
@@ -50,7 +50,6 @@ def load_champion(tracking_uri: str, champion: Champion) -> ServedModel:
 def _tabular(
     client: Any, tracking_uri: str, champion: Champion, tmp: Path, started: float
 ) -> TabularModel:
-    import skops.io as sio
     import yaml
     from mlflow.artifacts import download_artifacts
 
@@ -69,7 +68,7 @@ def _tabular(
     if not blob_path.is_relative_to(local.resolve()):
         raise InvalidInputError(f"{champion.name} v{champion.version}: bad model path")
     blob = blob_path.read_bytes()
-    estimator = sio.loads(blob, trusted=trusted_types(blob))
+    estimator = load_estimator(blob)
     encoder_file = client.download_artifacts(champion.run_id, "encoder.json", str(tmp))
     encoder = FeatureEncoder.from_json(Path(encoder_file).read_text())
     if "n_jobs" in estimator.get_params():
