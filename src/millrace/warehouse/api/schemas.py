@@ -5,12 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, BaseModel, Field, StrictInt, StrictStr
 
-from millrace.warehouse.ids import version_label
+from millrace.warehouse.ids import MAX_VERSION, version_label
 from millrace.warehouse.models import Asset, AssetFile, AssetVersion, Report
 
-__all__ = ["AssetOut", "FileOut", "Page", "ReportOut", "Timestamp", "UserOut", "VersionOut"]
+__all__ = [
+    "AssetOut",
+    "FileOut",
+    "Page",
+    "ReportOut",
+    "Timestamp",
+    "UserOut",
+    "VersionIn",
+    "VersionOut",
+]
 
 T = TypeVar("T")
 
@@ -21,6 +30,9 @@ def _as_utc(value: datetime) -> datetime:
 
 
 Timestamp = Annotated[datetime, AfterValidator(_as_utc)]
+# A version in a request body: 3 or "v3". Strict, so that true is not taken for 1 nor 3.0
+# for 3; bounded, so that the schema says what a version column can hold.
+VersionIn = Annotated[StrictInt, Field(ge=1, le=MAX_VERSION)] | StrictStr
 
 
 class Page(BaseModel, Generic[T]):

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from millrace.warehouse import journeys
 from millrace.warehouse.api.deps import CurrentUser, WarehouseDep
 from millrace.warehouse.api.routes.assets import ActFor
-from millrace.warehouse.api.schemas import Timestamp
+from millrace.warehouse.api.schemas import Timestamp, VersionIn
 from millrace.warehouse.datasets import JourneyHints
 from millrace.warehouse.db import session_scope
 from millrace.warehouse.ids import parse_version
@@ -23,9 +23,15 @@ __all__ = ["router"]
 router = APIRouter(prefix="/journeys", tags=["journeys"])
 
 
-class JourneyIn(JourneyHints):
+class JourneyUpdate(JourneyHints):
+    """The hints as a JSON body. Strict: ``"time_budget_s": true`` is not one second."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class JourneyIn(JourneyUpdate):
     dataset_id: str
-    version: int | str | None = None
+    version: VersionIn | None = None
     user_id: str | None = None
 
 
@@ -104,7 +110,11 @@ def create(wh: WarehouseDep, user: CurrentUser, body: JourneyIn) -> JourneyOut:
     summary="Complete a journey's spec while it waits in needs_input",
 )
 def update(
-    wh: WarehouseDep, user: CurrentUser, journey_id: str, body: JourneyHints, user_id: ActFor = None
+    wh: WarehouseDep,
+    user: CurrentUser,
+    journey_id: str,
+    body: JourneyUpdate,
+    user_id: ActFor = None,
 ) -> JourneyOut:
     owner_id = acting_owner(wh, user, user_id)
     with session_scope(wh.sessions) as session:

@@ -12,7 +12,7 @@ from millrace.exceptions import InvalidInputError, NotFoundError
 from millrace.warehouse import reports
 from millrace.warehouse.api.deps import CurrentUser, WarehouseDep
 from millrace.warehouse.api.routes.assets import ActFor, decode_cursor, encode_cursor
-from millrace.warehouse.api.schemas import Page, ReportOut
+from millrace.warehouse.api.schemas import Page, ReportOut, VersionIn
 from millrace.warehouse.db import session_scope
 from millrace.warehouse.ids import parse_version
 from millrace.warehouse.models import ReportKind
@@ -38,7 +38,7 @@ class JsonReportIn(BaseModel):
 
     dataset_id: str
     user_id: str | None = None
-    dataset_version: int | str | None = Field(default=None, alias="version")
+    dataset_version: VersionIn | None = Field(default=None, alias="version")
     target_column_name: str | None = None
     task_type: str | None = None
     has_transformation_report: bool = False
@@ -51,7 +51,7 @@ def _json_routes(kind: ReportKind, prefix: str, tag: str) -> None:
         content = body.report if body.report is not None else dict(body.model_extra or {})
         if not content:
             raise InvalidInputError("the report is empty: send its content in 'report'")
-        version = parse_version(body.dataset_version) if body.dataset_version else None
+        version = parse_version(body.dataset_version) if body.dataset_version is not None else None
         row = reports.create_json_report(
             wh,
             kind=kind,
