@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -24,19 +25,28 @@ __all__ = ["ActFor", "asset_router", "decode_cursor", "encode_cursor"]
 ActFor = Annotated[str | None, Query(description="Admins only: act for this user")]
 
 
+_MAX_PK = 2**63 - 1  # the largest integer SQLite can bind; no row has a larger key
+_CURSOR = re.compile(r"[0-9]{1,19}")
+
+
 def encode_cursor(pk: int | None) -> str | None:
     return base64.urlsafe_b64encode(str(pk).encode()).decode() if pk is not None else None
 
 
 def decode_cursor(cursor: str | None) -> int | None:
+    """A cursor is opaque to clients, so anything but one this API made is refused, before
+    it can reach a query as a number the database cannot bind."""
     if not cursor:
         return None
     try:
-        return int(base64.urlsafe_b64decode(cursor.encode()).decode())
-    except ValueError:
+        text = base64.urlsafe_b64decode(cursor[:64].encode()).decode("ascii")
+    except ValueError:  # bad base64 (binascii.Error) or bytes that are not text
+        text = ""
+    if len(cursor) > 64 or not _CURSOR.fullmatch(text) or not 1 <= int(text) <= _MAX_PK:
         raise InvalidInputError(
-            "cursor is not valid; pass next_cursor from a previous page"
-        ) from None
+            "cursor is not valid; pass next_cursor from a previous page", field="cursor"
+        )
+    return int(text)
 
 
 class MetaUpdate(BaseModel):
