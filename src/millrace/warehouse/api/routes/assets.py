@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, status
 from fastapi.responses import StreamingResponse
@@ -27,6 +28,9 @@ ActFor = Annotated[str | None, Query(description="Admins only: act for this user
 
 _MAX_PK = 2**63 - 1  # the largest integer SQLite can bind; no row has a larger key
 _CURSOR = re.compile(r"[0-9]{1,19}")
+# What may stand in a quoted filename= for any client: printable ASCII minus quote and
+# backslash. Everything else is only in filename*.
+_NOT_PLAIN = re.compile(r'[^\x20-\x7e]|["\\]')
 
 
 def encode_cursor(pk: int | None) -> str | None:
@@ -60,8 +64,14 @@ def _version_or_latest(value: str | None) -> int | None:
 
 
 def _stream_headers(filename: str) -> dict[str, str]:
-    safe = filename.replace('"', "")
-    return {"Content-Disposition": f'attachment; filename="{safe}"'}
+    """RFC 6266: an ASCII ``filename`` for old clients and the exact name, UTF-8 and
+    percent-encoded (RFC 5987), in ``filename*``. Headers are latin-1 on the wire, so a
+    name like ``数据.csv`` cannot go in as it is."""
+    plain = _NOT_PLAIN.sub("_", filename)
+    value = f'attachment; filename="{plain}"'
+    if plain != filename:
+        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return {"Content-Disposition": value}
 
 
 def asset_router(kind: AssetKind, prefix: str, tag: str) -> APIRouter:
