@@ -7,7 +7,9 @@ reports announce themselves on ``bias-events`` and ``xai-events`` through the ou
 from __future__ import annotations
 
 import io
+import math
 import uuid
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from sqlalchemy import select
@@ -23,16 +25,70 @@ from millrace.warehouse.ids import version_label
 from millrace.warehouse.models import AssetKind, Report, ReportKind
 
 __all__ = [
+    "MAX_CONTENT_DEPTH",
     "XAI_LEVELS",
     "XAI_TYPES",
     "create_json_report",
     "create_xai_report",
     "get_report",
     "list_reports",
+    "readable_content",
 ]
 
 XAI_TYPES = {"model_explanation", "data_explanation"}
 XAI_LEVELS = {"beginner", "expert"}
+# JSON reports are read back by clients, serializers and the UI, several of which give up
+# a few hundred levels down; no real report is nested anywhere near this.
+MAX_CONTENT_DEPTH = 64
+
+
+def _walk(value: Any) -> Iterator[tuple[Any, int]]:
+    """Every value with its depth (the top object is 1). A stack, not recursion: content
+    may be nested far past any limit, and a caller stops as soon as it has seen enough."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        yield item, depth
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    return any(isinstance(v, dict | list) and depth > limit for v, depth in _walk(value))
+
+
+def _check_content(content: dict[str, Any]) -> None:
+    for value, depth in _walk(content):
+        if isinstance(value, dict | list) and depth > MAX_CONTENT_DEPTH:
+            raise InvalidInputError(
+                f"the report is nested more than {MAX_CONTENT_DEPTH} levels deep", field="report"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            # Python's parser takes them, but they are not JSON: PostgreSQL refuses them.
+            raise InvalidInputError(
+                "the report holds NaN or Infinity, which JSON cannot carry; send null",
+                field="report",
+            )
+
+
+def readable_content(content: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The content cut at ``MAX_CONTENT_DEPTH`` (deeper values become null), and whether
+    anything was cut: a report stored before the limit existed must not break a listing."""
+    if not _deeper_than(content, MAX_CONTENT_DEPTH):
+        return content, False
+
+    def cut(value: Any, room: int) -> Any:
+        if not isinstance(value, dict | list):
+            return value
+        if room == 0:
+            return None
+        if isinstance(value, dict):
+            return {k: cut(v, room - 1) for k, v in value.items()}
+        return [cut(v, room - 1) for v in value]
+
+    return cut(content, MAX_CONTENT_DEPTH), True
 
 
 def _dataset_version(session: Session, owner_id: str, dataset_id: str, version: int | None) -> int:
@@ -58,6 +114,7 @@ def create_json_report(
     """Store a JSON report (and optional HTML view). With a ``report_id`` that already
     exists, return that report and announce nothing: agents pass ids derived from the
     event they handle, so a redelivered event cannot make a second report."""
+    _check_content(content)
     if report_id is not None:
         with session_scope(wh.sessions) as session:
             existing = _existing(session, report_id)

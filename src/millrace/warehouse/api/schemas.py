@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field, StrictInt, StrictStr
 
 from millrace.warehouse.ids import MAX_VERSION, version_label
 from millrace.warehouse.models import Asset, AssetFile, AssetVersion, Report
+from millrace.warehouse.reports import readable_content
 
 __all__ = [
     "AssetOut",
@@ -136,12 +137,18 @@ class ReportOut(BaseModel):
     report_type: str | None
     level: str | None
     content: dict[str, Any]
+    content_truncated: bool = Field(
+        default=False,
+        description="True when the stored content is nested deeper than the API returns; "
+        "deeper values are null",
+    )
     size_bytes: int
     sha256: str | None
     created_at: Timestamp
 
     @classmethod
     def of(cls, r: Report) -> ReportOut:
+        content, truncated = readable_content(r.content)
         return cls(
             id=r.report_id,
             kind=r.kind,
@@ -152,7 +159,8 @@ class ReportOut(BaseModel):
             model_version=r.model_version,
             report_type=r.report_type,
             level=r.level,
-            content=r.content,
+            content=content,
+            content_truncated=truncated,
             size_bytes=r.size_bytes,
             sha256=r.sha256,
             created_at=r.created_at,
