@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from millrace.exceptions import AuthError, MillraceError
@@ -68,6 +69,22 @@ def install_error_handlers(app: FastAPI) -> None:
             413: "Payload too large",
         }.get(exc.status_code, "HTTP error")
         return problem(exc.status_code, title, str(exc.detail), request.url.path)
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # The database is the one judge of what it can hold or compare: PostgreSQL refuses
+        # NUL characters in text, and numbers or JSON tokens past its types. Such a value
+        # came with the request; the first line of the reason names no other data.
+        reason = str(exc.orig).splitlines()[0] if exc.orig else "refused by the database"
+        log.warning(
+            "database refused a value on %s %r: %s", request.method, request.url.path, reason
+        )
+        return problem(
+            422,
+            "Invalid input",
+            f"a value in this request cannot be stored or looked up: {reason}",
+            request.url.path,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
