@@ -10,13 +10,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from millrace.exceptions import AuthError, MillraceError
 
-__all__ = ["install_error_handlers", "problem"]
+__all__ = ["allowed_methods", "install_error_handlers", "problem"]
 
 log = logging.getLogger("millrace.api")
 PROBLEM = "application/problem+json"
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def problem(
@@ -68,7 +70,10 @@ def install_error_handlers(app: FastAPI) -> None:
             405: "Method not allowed",
             413: "Payload too large",
         }.get(exc.status_code, "HTTP error")
-        return problem(exc.status_code, title, str(exc.detail), request.url.path)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return problem(exc.status_code, title, str(exc.detail), request.url.path, headers or None)
 
     @app.exception_handler(DataError)
     async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
@@ -95,3 +100,19 @@ def install_error_handlers(app: FastAPI) -> None:
             "an unexpected error occurred; it has been logged",
             request.url.path,
         )
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path, asked of the routes themselves: Starlette
+    names only the first route that matched (GET, PATCH and DELETE of one path are three
+    routes), and FastAPI's included routers are not plain routes to read methods from."""
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            not isinstance(route, Mount)
+            and route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(allowed) or "GET, HEAD"  # a mount (static files) reads only
