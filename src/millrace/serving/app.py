@@ -26,10 +26,11 @@ from millrace.serving.metrics import ServingMetrics
 from millrace.serving.middleware import InferenceObserver
 from millrace.serving.registry_watch import ModelStore, RegistryWatcher
 from millrace.serving.request_log import RequestLog
-from millrace.serving.routes import router
+from millrace.serving.routes import probes, router
 from millrace.serving.service import InferenceService
 from millrace.settings import Settings
 from millrace.warehouse.api.errors import install_error_handlers
+from millrace.warehouse.api.problems import PROBLEM_RESPONSES, document_problems
 from millrace.warehouse.api.scrape import SCRAPE_REFUSED, is_scrape_token
 from millrace.warehouse.context import Warehouse
 
@@ -96,7 +97,9 @@ def create_serving_app(
     app.state.tokens = TokenCache(wh, ttl_s=options.token_ttl_s)
     app.state.service = InferenceService(store, batcher)
     install_error_handlers(app)
-    app.include_router(router)
+    document_problems(app)
+    app.include_router(probes)
+    app.include_router(router, responses=PROBLEM_RESPONSES)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus(authorization: Annotated[str | None, Header()] = None) -> Response:

@@ -1,6 +1,9 @@
 """HTTP routes: Open Inference Protocol v2, ``/api/v1/models/{name}/predict``, and seed
 000's ``/predict``. Model names are the warehouse model ids of the caller (admins may pass
 ``?user_id=``); another user's model answers 404, as in the warehouse API.
+
+``probes`` holds the routes without a token (health and server metadata); ``router`` the
+rest, which the app documents with the shared problem responses.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from millrace.serving.protocol import (
 )
 from millrace.serving.service import InferenceService
 
-__all__ = ["router"]
+__all__ = ["probes", "router"]
 
+probes = APIRouter()
 router = APIRouter()
 UserId = Annotated[str | None, Query(description="Admins: act for this user")]
 
@@ -54,12 +58,16 @@ def _json(body: dict[str, Any]) -> Response:
 # route is async: none blocks, and a plain def would cost a thread-pool hop per call.
 
 
-@router.get("/v2/health/live", tags=["health"])
+@probes.get("/v2/health/live", tags=["health"])
 async def live() -> dict[str, bool]:
     return {"live": True}
 
 
-@router.get("/v2/health/ready", tags=["health"])
+@probes.get(
+    "/v2/health/ready",
+    tags=["health"],
+    responses={503: {"description": "The first pass over the registry is not done yet"}},
+)
 async def ready(request: Request) -> JSONResponse:
     """Ready once the first pass over the registry has loaded every champion it could."""
     watcher = request.app.state.watcher
@@ -70,7 +78,7 @@ async def ready(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
-@router.get("/v2", tags=["v2"])
+@probes.get("/v2", tags=["v2"])
 async def server_metadata() -> dict[str, Any]:
     return {"name": "millrace", "version": __version__, "extensions": ["millrace_predict"]}
 

@@ -18,6 +18,7 @@ from millrace.warehouse.api.deps import MetricsReader
 from millrace.warehouse.api.errors import install_error_handlers
 from millrace.warehouse.api.idempotency import IdempotencyMiddleware
 from millrace.warehouse.api.limits import BodyLimitMiddleware
+from millrace.warehouse.api.problems import PROBLEM_RESPONSES, document_problems
 from millrace.warehouse.api.routes import (
     ai_models,
     datasets,
@@ -65,13 +66,13 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
     )
     app.state.warehouse = wh
     install_error_handlers(app)
+    document_problems(app)
     app.include_router(health.router)
     app.include_router(health.router, prefix="/api/v1")
-    app.include_router(users.router, prefix="/api/v1")
-    app.include_router(journeys.router, prefix="/api/v1")
-    app.include_router(registry.router, prefix="/api/v1")
+    for module in (users, journeys, registry):
+        app.include_router(module.router, prefix="/api/v1", responses=PROBLEM_RESPONSES)
     resources = _resources()
-    app.include_router(resources, prefix="/api/v1")
+    app.include_router(resources, prefix="/api/v1", responses=PROBLEM_RESPONSES)
     app.include_router(resources, include_in_schema=False)
     app.add_api_route("/metrics", _metrics, include_in_schema=False)
     mount_ui(app)  # after the API routes: it only adds `/` and `/ui/...`
