@@ -4,13 +4,15 @@ The OIP shapes follow the KServe / Triton "V2" REST spec (``InferenceRequest``,
 ``InferenceResponse``, model metadata). A tabular model takes one input tensor per column;
 a forecaster takes its time column and value columns as tensors and
 ``parameters.inference_length``.
+
+Numbers are strict: JSON ``true`` is not 1, nor ``6.0`` a length of six.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 __all__ = [
     "InferenceRequest",
@@ -41,7 +43,7 @@ Datatype = Literal[
 
 class RequestInput(BaseModel):
     name: str
-    shape: list[int] = Field(min_length=1, max_length=2)
+    shape: list[Annotated[StrictInt, Field(ge=0)]] = Field(min_length=1, max_length=2)
     datatype: Datatype
     parameters: dict[str, Any] | None = None
     data: list[Any]
@@ -104,13 +106,15 @@ class PredictRequest(BaseModel):
     proba: bool = Field(default=False, description="Also return class probabilities")
     data: list[dict[str, Any]] | dict[str, list[Any]] | None = None
     index_col: str | None = None
-    inference_length: int | None = Field(default=None, ge=1)
+    inference_length: StrictInt | None = Field(default=None, ge=1)
 
 
 class SeedPredictRequest(BaseModel):
     """Seed 000's forecasting request."""
 
-    inference_length: int | None = Field(default=None, ge=1, description="Default: the horizon")
+    inference_length: StrictInt | None = Field(
+        default=None, ge=1, description="Default: the horizon"
+    )
     data: list[dict[str, Any]] | dict[str, list[Any]]
     index_col: str | None = Field(default=None, description="Default: the training time column")
     model: str | None = Field(
