@@ -36,7 +36,7 @@ from millrace.ml.tabular.persist import MODEL_FILE, load_package, package_files,
 from millrace.ml.tracking import log_tabular_model
 from millrace.warehouse.ai_models import ModelFields, model_uploaded, upload_model
 from millrace.warehouse.assets import AssetMeta, get_asset
-from millrace.warehouse.db import session_scope
+from millrace.warehouse.db import read_scope, session_scope
 from millrace.warehouse.ids import parse_version
 from millrace.warehouse.models import AssetKind, OutboxEvent
 
@@ -205,7 +205,7 @@ def _register_and_announce(ctx: HandlerContext, owner: str, model_id: str, versi
 def _announced(ctx: HandlerContext, subject: str) -> bool:
     """Announced already: the event commits with the processed mark, so it is in the outbox
     exactly when an earlier delivery finished (under this consumer group or another)."""
-    with session_scope(ctx.warehouse.sessions) as session:
+    with read_scope(ctx.warehouse.sessions) as session:
         found = session.scalar(
             select(OutboxEvent.offset)
             .where(OutboxEvent.topic == Topic.AUTOML.value, OutboxEvent.ce_subject == subject)

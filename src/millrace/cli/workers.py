@@ -77,6 +77,7 @@ def start_agents(wh: Warehouse, stop: threading.Event) -> list[threading.Thread]
     from millrace.agents import AGENTS
     from millrace.events.relay import OutboxRelay
     from millrace.ml.tracking import warm_up
+    from millrace.warehouse.retention import run_gc_loop
 
     # MLflow once, here: threads importing it side by side can see it half-initialised.
     warm_up(wh.settings)
@@ -86,6 +87,8 @@ def start_agents(wh: Warehouse, stop: threading.Event) -> list[threading.Thread]
         )
         for n in AGENTS
     ]
+    # Retention (outbox, processed marks, idempotency rows, old kfp runs): now and every 6 h.
+    threads.append(threading.Thread(target=run_gc_loop, args=(wh, stop), name="gc", daemon=True))
     if wh.settings.kafka_bootstrap:
         relay_ = OutboxRelay(wh, wh.settings.kafka_bootstrap)
         threads.append(

@@ -225,7 +225,7 @@ class ConsumerLoop(Generic[R]):
                 result = self.delivery.handle(message, attempt)
             except Reject as exc:
                 metrics.FAILED.labels(*labels).inc()
-                error = f"Reject: {exc.detail}"
+                error = f"{type(exc).__name__}: {exc.detail}"  # Reject, or a named subclass
                 break
             except self.policy.permanent as exc:
                 metrics.FAILED.labels(*labels).inc()

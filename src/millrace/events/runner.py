@@ -31,7 +31,7 @@ from millrace.events.outbox import add_event
 from millrace.events.topics import DeadLetter, EventPayload, dlq_topic
 from millrace.faults import crash_point
 from millrace.warehouse.context import Warehouse
-from millrace.warehouse.db import session_scope
+from millrace.warehouse.db import read_scope, session_scope
 from millrace.warehouse.models import ProcessedEvent
 
 __all__ = [
@@ -88,7 +88,7 @@ class _AgentDelivery:
         self.wh, self.sub = wh, sub
 
     def seen(self, message: Message) -> bool:
-        with session_scope(self.wh.sessions) as session:
+        with read_scope(self.wh.sessions) as session:
             return session.get(ProcessedEvent, (self.sub.group, message.event_id)) is not None
 
     def handle(self, message: Message, attempt: int) -> list[Emitted]:

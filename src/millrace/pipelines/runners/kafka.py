@@ -115,6 +115,10 @@ class StageSettings:
     max_handle_s: float = 6 * 3600
 
 
+class PoisonedMessage(Reject):
+    """The message value is not JSON: no try can read it."""
+
+
 class _StageDelivery:
     """A stage's side of the shared consumer loop: run the step, produce what it made."""
 
@@ -126,7 +130,7 @@ class _StageDelivery:
 
     def handle(self, message: Message, attempt: int) -> list[Outgoing]:
         if "_undecodable" in message.payload:
-            raise Reject("PoisonedMessage: the value is not JSON")
+            raise PoisonedMessage("the value is not JSON")
         return self.worker.handle(message.payload)
 
     def finish(self, message: Message, result: list[Outgoing]) -> bool:
