@@ -4,6 +4,12 @@ Every entry is checked before anything is extracted: no absolute paths, no ``..`
 symlinks, no encrypted entries, a bounded number of files, a bounded total size and a
 bounded compression ratio. Sizes in the archive's headers can lie; the standard library's
 reader stops at the declared size and verifies the CRC, so a lie ends in a clear error.
+
+The ratio is bounded twice: per entry, and for the whole archive (everything it expands to
+over the archive's own size), since many entries each just under the per-entry floor add
+up to a bomb (150 entries of 1 MiB of zeros fit in 150 KB). Both apply past 1 MiB of
+output only, so a small zip of text is never refused for compressing well. The total is
+checked on the headers before extracting and again on the bytes actually written.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from millrace.warehouse.ids import check_file_path
 __all__ = ["ZipLimits", "safe_entries"]
 
 _CHUNK = 1024 * 1024
+# Output below this is never a bomb, however well it compresses.
+_RATIO_FLOOR = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -53,8 +61,28 @@ def _clean_name(info: zipfile.ZipInfo) -> str:
     return check_file_path("/".join(parts))
 
 
+class _Expansion:
+    """Bytes out of an archive so far, refused past ``max_ratio`` times its size."""
+
+    def __init__(self, archive_bytes: int, limits: ZipLimits) -> None:
+        self.archive_bytes, self.limits, self.total = max(archive_bytes, 1), limits, 0
+
+    def add(self, n: int) -> None:
+        self.check(self.total + n)
+        self.total += n
+
+    def check(self, total: int) -> None:
+        ratio = total / self.archive_bytes
+        if total > _RATIO_FLOOR and ratio > self.limits.max_ratio:
+            raise PayloadTooLargeError(
+                f"the zip archive expands {ratio:.0f}x in total (its {self.archive_bytes} "
+                f"bytes to at least {total}); the limit is {self.limits.max_ratio:.0f}x "
+                "(zip bomb?)"
+            )
+
+
 def _plan(
-    zf: zipfile.ZipFile, limits: ZipLimits, preserve: bool
+    zf: zipfile.ZipFile, limits: ZipLimits, preserve: bool, expansion: _Expansion
 ) -> list[tuple[zipfile.ZipInfo, str]]:
     infos = [i for i in zf.infolist() if not i.is_dir()]
     if not infos:
@@ -68,6 +96,7 @@ def _plan(
         raise PayloadTooLargeError(
             f"the zip archive expands to {total} bytes; the limit is {limits.max_total_bytes}"
         )
+    expansion.check(total)
     plan: list[tuple[zipfile.ZipInfo, str]] = []
     seen: set[str] = set()
     for info in infos:
@@ -88,11 +117,15 @@ def _plan(
     return plan
 
 
-def _extract(zf: zipfile.ZipFile, info: zipfile.ZipInfo, out: IO[bytes]) -> None:
+def _extract(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, out: IO[bytes], expansion: _Expansion
+) -> None:
     # ZipExtFile stops at the declared size and checks the CRC, so a lying header ends in
-    # BadZipFile ("Bad CRC-32") rather than in more bytes than were vetted.
+    # BadZipFile ("Bad CRC-32") rather than in more bytes than were vetted. The running
+    # total is counted anyway: the vetting must not rest on the reader alone.
     with zf.open(info) as src:
         while chunk := src.read(_CHUNK):
+            expansion.add(len(chunk))
             out.write(chunk)
 
 
@@ -101,13 +134,16 @@ def safe_entries(
     archive: BinaryIO, limits: ZipLimits, *, preserve_structure: bool = True
 ) -> Iterator[Iterator[tuple[str, BinaryIO]]]:
     """Yield ``(relative_path, stream)`` per entry, each extracted to a temp file in turn."""
+    archive.seek(0, 2)
+    expansion = _Expansion(archive.tell(), limits)
+    archive.seek(0)
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError):
         raise InvalidInputError("the upload is not a valid zip archive") from None
     with zf, tempfile.TemporaryDirectory(prefix="millrace-zip-") as tmp:
         try:
-            plan = _plan(zf, limits, preserve_structure)
+            plan = _plan(zf, limits, preserve_structure, expansion)
         except (zipfile.BadZipFile, NotImplementedError, ValueError) as exc:
             raise InvalidInputError(f"the zip archive is damaged: {exc}") from None
 
@@ -116,7 +152,7 @@ def safe_entries(
             for info, name in plan:
                 with target.open("w+b") as out:
                     try:
-                        _extract(zf, info, out)
+                        _extract(zf, info, out, expansion)
                     except (zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error) as exc:
                         raise InvalidInputError(
                             f"zip entry {info.filename!r} cannot be read: {exc}"
