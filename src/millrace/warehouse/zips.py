@@ -96,7 +96,6 @@ def _plan(
         raise PayloadTooLargeError(
             f"the zip archive expands to {total} bytes; the limit is {limits.max_total_bytes}"
         )
-    expansion.check(total)
     plan: list[tuple[zipfile.ZipInfo, str]] = []
     seen: set[str] = set()
     for info in infos:
@@ -114,6 +113,7 @@ def _plan(
             raise InvalidInputError(f"two zip entries map to {name!r}{advice}")
         seen.add(name)
         plan.append((info, name))
+    expansion.check(total)  # after the entries, so a single big one is named
     return plan
 
 
