@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from millrace.exceptions import AuthError, PermissionDeniedError
 from millrace.warehouse.context import Warehouse
-from millrace.warehouse.db import session_scope
+from millrace.warehouse.db import read_scope
 from millrace.warehouse.users import authenticate
 
 __all__ = ["Caller", "TokenCache"]
@@ -61,7 +61,7 @@ class TokenCache:
         return caller
 
     def _lookup(self, token: str) -> Caller:
-        with session_scope(self.warehouse.sessions) as session:
+        with read_scope(self.warehouse.sessions) as session:
             user = authenticate(session, token)
             return Caller(user.id, bool(user.is_admin))
 

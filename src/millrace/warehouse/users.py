@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from millrace.exceptions import AuthError, ConflictError, NotFoundError, PermissionDeniedError
 from millrace.warehouse.context import Warehouse
-from millrace.warehouse.db import session_scope
+from millrace.warehouse.db import read_scope
 from millrace.warehouse.ids import check_id
 from millrace.warehouse.models import ApiToken, User
 
@@ -88,5 +88,5 @@ def act_as(session: Session, actor: User, user_id: str | None) -> str:
 
 def acting_owner(wh: Warehouse, actor: User, user_id: str | None) -> str:
     """``act_as`` in a short transaction of its own (routes must not hold one open)."""
-    with session_scope(wh.sessions) as session:
+    with read_scope(wh.sessions) as session:
         return act_as(session, actor, user_id)

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from millrace.exceptions import PermissionDeniedError
 from millrace.warehouse.api.scrape import SCRAPE_REFUSED, is_scrape_token
 from millrace.warehouse.context import Warehouse
-from millrace.warehouse.db import session_scope
+from millrace.warehouse.db import read_scope
 from millrace.warehouse.models import User
 from millrace.warehouse.users import authenticate
 
@@ -31,7 +31,7 @@ def current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
     # A short session of its own: uploads must not hold a DB transaction while streaming.
-    with session_scope(wh.sessions) as session:
+    with read_scope(wh.sessions) as session:
         user = authenticate(session, credentials.credentials if credentials else None)
         session.expunge(user)
     return user

@@ -31,7 +31,11 @@ def _checks(wh: Warehouse) -> dict[str, Callable[[], None]]:
     }
 
 
-@router.get("/health", summary="Check the database, storage, event bus and agents")
+@router.get(
+    "/health",
+    summary="Check the database, storage, event bus and agents",
+    responses={503: {"description": "A backend is down or an agent of this process died"}},
+)
 def health(wh: WarehouseDep, response: Response) -> JSONResponse:
     """503 when a backend is down or an agent of this process died or stopped polling
     (``millrace up``); each is named, with the reason."""

@@ -15,7 +15,7 @@ from millrace.exceptions import NotFoundError
 from millrace.ml import registry
 from millrace.warehouse.api.deps import CurrentUser, WarehouseDep
 from millrace.warehouse.api.routes.assets import ActFor
-from millrace.warehouse.api.schemas import Timestamp
+from millrace.warehouse.api.schemas import Timestamp, VersionIn
 from millrace.warehouse.users import acting_owner
 
 __all__ = ["router"]
@@ -60,7 +60,7 @@ class ModelOut(BaseModel):
 
 
 class PromoteIn(BaseModel):
-    version: str | int
+    version: VersionIn  # 2 or "2"; JSON true is not version 1
 
 
 def _name(wh: WarehouseDep, user: CurrentUser, model_id: str, user_id: str | None) -> str:
