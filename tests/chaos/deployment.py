@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
+from sklearn.datasets import load_diabetes
 
-from tests.agents.world import diabetes_frame
 from tests.support import free_port, stop_pid, wait_http
 
 DATASET = "patients"
@@ -67,6 +68,14 @@ EXPECTED_EVENTS = {
     "xai-trigger-events": 1,
     "xai-events": 4,
 }
+
+
+def patients() -> pd.DataFrame:
+    """scikit-learn's bundled diabetes study (442 rows); ``sex`` is the sensitive column and
+    ``high_risk`` (progression above 140 a year later) the target."""
+    frame = load_diabetes(as_frame=True, scaled=False).frame
+    frame[TARGET] = (frame.pop("target") > 140).astype(int)
+    return frame
 
 
 @dataclass
@@ -205,7 +214,7 @@ class Deployment:
 
     def upload(self) -> None:
         """The diabetes study with a complete journey spec and a small time budget."""
-        data = diabetes_frame().to_csv(index=False).encode()
+        data = patients().to_csv(index=False).encode()
         with self.http() as c:
             r = c.post(
                 f"/datasets/upload/{self.user_id}",
@@ -258,7 +267,7 @@ class Deployment:
 
     def predict(self, timeout: float = 90) -> dict[str, Any]:
         """Three patients through the inference server, once it serves the champion."""
-        rows = diabetes_frame().drop(columns=[TARGET]).head(3).to_dict(orient="records")
+        rows = patients().drop(columns=[TARGET]).head(3).to_dict(orient="records")
         deadline = time.monotonic() + timeout
         answer = "no answer"
         while time.monotonic() < deadline:
