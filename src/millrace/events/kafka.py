@@ -39,6 +39,8 @@ def ensure_topics(bootstrap: str, topics: Iterable[str] = ALL_TOPICS) -> None:
     for topic, future in futures.items():
         try:
             future.result(timeout=15)
+        except TimeoutError as exc:  # no broker answered: the caller backs off and retries
+            raise BackendUnavailableError(f"Kafka at {bootstrap} did not answer") from exc
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise BackendUnavailableError(f"cannot create Kafka topic {topic}: {exc}") from exc

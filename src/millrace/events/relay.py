@@ -35,9 +35,8 @@ class OutboxRelay:
     def __init__(self, wh: Warehouse, bootstrap: str, batch_size: int = 500) -> None:
         if Producer is None:
             raise BackendUnavailableError("the relay needs confluent-kafka (millrace[kafka])")
-        from millrace.events.kafka import ensure_topics
-
-        ensure_topics(bootstrap)
+        self.bootstrap = bootstrap
+        self._topics_ready = False  # made on the first send: the broker may be down now
         self.wh = wh
         self.batch_size = batch_size
         self._producer = Producer(
@@ -51,6 +50,11 @@ class OutboxRelay:
 
     def run_once(self) -> int:
         """Send one batch; returns how many rows were marked sent."""
+        if not self._topics_ready:
+            from millrace.events.kafka import ensure_topics
+
+            ensure_topics(self.bootstrap)  # raises while the broker is down; run() waits
+            self._topics_ready = True
         with session_scope(self.wh.sessions) as session:
             rows = session.scalars(
                 select(OutboxEvent)

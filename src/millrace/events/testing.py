@@ -27,9 +27,10 @@ def tansu_binary() -> Path:
 
 
 @contextmanager
-def tansu_broker(log_path: Path) -> Iterator[str]:
-    """Start Tansu on a free loopback port (memory storage); yield ``host:port``."""
-    port = free_port()
+def tansu_broker(log_path: Path, port: int | None = None) -> Iterator[str]:
+    """Start Tansu on a loopback port (a free one unless given; memory storage); yield
+    ``host:port``."""
+    port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
