@@ -21,8 +21,10 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
+# The chaos tests (SIGKILLs, a broker outage; about 6 min) run after the rest, on their own.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not chaos"
+	$(BIN)/pytest -m chaos
 
 bench-upload: install
 	$(BIN)/python benchmarks/upload.py
