@@ -50,12 +50,12 @@ from millrace.ml.tabular.persist import (
 
 
 def _flaml_defaults(task: str) -> list[str]:
-    """FLAML's own default list (catboost joins it when installed), plus the estimators it
-    offers outside the defaults that Millrace's search may name."""
-    from flaml.automl.task.factory import task_factory
+    """What Millrace's search may pick (FLAML's defaults, less those whose types are not
+    trusted, e.g. catboost), plus the estimators FLAML offers outside its defaults."""
+    from millrace.ml.tabular.search import searched
 
     extra = ["lrl2", "kneighbor"] if task == "classification" else ["kneighbor"]
-    return [*task_factory(task).default_estimator_list("auto"), *extra]
+    return [*searched("binary" if task == "classification" else "regression"), *extra]
 
 
 CASES = [(task, est) for task in ("classification", "regression") for est in _flaml_defaults(task)]
