@@ -17,8 +17,9 @@ The order of work, and why:
 Every step after the search knows its expected cost (from the search's own trial times)
 and falls back rather than overrun: no time to fit on the 80% and again on all rows means
 the test rows judge the winning trial's model; no time even for the last fit means that
-trial's model is served, and ``refit_on_all_rows`` is false. The call returns within the
-budget on an idle machine; the 10% the platform allows on top is headroom for a loaded one.
+trial's model is served, and ``refit_on_all_rows`` is false. The call aims to return 3%
+before the budget (the caller still stores the model); the 10% the platform allows on top
+is headroom for a loaded machine.
 """
 
 from __future__ import annotations
