@@ -21,13 +21,14 @@ import logging
 import time
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 
 from millrace.agents.forecast import forecast_model_id, train_forecaster
 from millrace.events.bus import Message
 from millrace.events.runner import HandlerContext, Reject
 from millrace.events.topics import Topic
-from millrace.exceptions import NotFoundError
+from millrace.exceptions import InvalidInputError, NotFoundError
 from millrace.faults import crash_point
 from millrace.ml.fairness.metrics import fairness_report
 from millrace.ml.tabular.automl import train_tabular
@@ -94,13 +95,17 @@ def _train_and_store(message: Message, ctx: HandlerContext, frame: Any) -> int:
     owner, dataset_id, version = p["user_id"], p["dataset_id"], parse_version(p["version"])
     target, task = str(p["target_column_name"]), str(p["task_type"])
     budget = float(p.get("time_budget_s") or 60)
-    trained = train_tabular(frame, target, task, budget)
-    x = trained.encoder.transform(frame.iloc[trained.test_index])
+    try:
+        trained = train_tabular(frame, target, task, budget, metric=p.get("metric"))
+    except InvalidInputError as exc:  # e.g. a metric that does not fit the task
+        raise Reject(exc.detail) from exc
     sensitive = [c for c in p.get("sensitive_columns") or [] if c in frame.columns]
     model_fairness = None
     if sensitive and task == "classification":
         test = frame.iloc[trained.test_index].reset_index(drop=True)
-        pred = trained.encoder.decode_target(trained.estimator.predict(x))
+        # What the scored model (fitted on the other 80%) predicted for these rows: the
+        # served model has been refitted on them too, so its predictions here flatter it.
+        pred = trained.encoder.decode_target(np.asarray(trained.test_predictions))
         model_fairness = fairness_report(test, target, task, sensitive, y_pred=pred)
     metrics: dict[str, Any] = {
         "metric": trained.metric,
@@ -135,7 +140,7 @@ def _train_and_store(message: Message, ctx: HandlerContext, frame: Any) -> int:
             algorithm=trained.algorithm,
             training_dataset=dataset_id,
             training_dataset_version=version,
-            validation_accuracy=trained.validation_score if is_cls else None,
+            validation_accuracy=trained.validation_score if trained.metric == "accuracy" else None,
             test_accuracy=headline if is_cls else None,
         ),
         attributes={

@@ -38,6 +38,8 @@ class Explanation:
 
 def _kind(model: Any) -> str:
     name = type(model).__module__
+    if name == "sklearn.ensemble._voting":  # AutoML's ensemble: shap has no tree path for it
+        return "PermutationExplainer"
     if name.startswith(("lightgbm", "xgboost")) or "tree" in name or "ensemble" in name:
         return "TreeExplainer"
     if name.startswith("sklearn.linear_model"):
