@@ -23,8 +23,6 @@ assertion covers all 100, the strong form of "0 events lost".
 from __future__ import annotations
 
 import json
-import os
-import socket
 import sqlite3
 import subprocess
 import time
@@ -61,13 +59,11 @@ class Tansu:
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.env = {
-            **os.environ,
             "AWS_ACCESS_KEY_ID": "test",
             "AWS_SECRET_ACCESS_KEY": "test",
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ENDPOINT": s3_endpoint,
             "AWS_ALLOW_HTTP": "true",
-            "RUST_LOG": "warn",
         }
         boto3.client(
             "s3",
@@ -82,33 +78,10 @@ class Tansu:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        from millrace.events.testing import tansu_binary
+        from millrace.events.testing import start_tansu
 
-        url = f"tcp://{self.bootstrap}"
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    str(tansu_binary()),
-                    "broker",
-                    "--listener-url",
-                    url,
-                    "--advertised-listener-url",
-                    url,
-                    "--storage-engine",
-                    f"s3://{self.bucket}/",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log_path.read_text()
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.1)
-        raise TimeoutError(f"tansu did not listen on {self.port}")
+            self.proc = start_tansu(self.port, log, f"s3://{self.bucket}/", self.env)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

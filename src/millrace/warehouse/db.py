@@ -122,14 +122,6 @@ def read_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     Writing in it raises. It ends with a commit, not a rollback, so loaded objects keep
     their state after the session closes (a rollback would expire them).
     """
-    session = factory()
-    try:
-        bind = session.get_bind()
-        session.connection(execution_options=read_only_options(bind))
+    with session_scope(factory) as session:
+        session.connection(execution_options=read_only_options(session.get_bind()))
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
