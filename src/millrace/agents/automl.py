@@ -17,7 +17,6 @@ mark, in one transaction, so the journey moves on only once both stores hold the
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
@@ -45,7 +44,6 @@ __all__ = ["GROUP", "TOPICS", "handle", "model_id_for"]
 
 GROUP = "automl"
 TOPICS = [Topic.AUTOML_TRIGGER.value]
-log = logging.getLogger("millrace.agents.automl")
 
 
 def model_id_for(dataset_id: str) -> str:

@@ -33,7 +33,7 @@ from millrace.events.bus import BusConsumer, CommitLost, Message
 from millrace.events.liveness import Liveness, LivenessBoard
 from millrace.exceptions import MillraceError
 
-__all__ = ["ConsumerLoop", "Delivery", "Reject", "Retry", "RetryPolicy"]
+__all__ = ["ConsumerLoop", "Delivery", "Reject", "Retry", "RetryPolicy", "trouble_backoff"]
 
 log = logging.getLogger("millrace.loop")
 
@@ -125,7 +125,7 @@ class ConsumerLoop(Generic[R]):
                 except Exception as exc:
                     trouble += 1
                     self._trouble("cannot open the consumer", exc, trouble)
-                    if stop.wait(_trouble_backoff(trouble)):
+                    if stop.wait(trouble_backoff(trouble)):
                         break
                     continue
                 trouble = 0
@@ -165,7 +165,7 @@ class ConsumerLoop(Generic[R]):
             except Exception as exc:
                 failures += 1
                 self._trouble("poll failed", exc, failures)
-                if stop.wait(_trouble_backoff(failures)):
+                if stop.wait(trouble_backoff(failures)):
                     return True, handled
                 if failures >= 5:
                     return False, handled  # a fresh consumer may do better
@@ -283,7 +283,7 @@ class ConsumerLoop(Generic[R]):
             except Exception as exc:
                 failures += 1
                 self._trouble(f"{what} failed", exc, failures)
-                if stop.wait(_trouble_backoff(failures)):
+                if stop.wait(trouble_backoff(failures)):
                     raise _Stopped from exc
 
     def _trouble(self, what: str, exc: BaseException, count: int) -> None:
@@ -299,5 +299,6 @@ class ConsumerLoop(Generic[R]):
             log.debug("lag unavailable: %s", exc)
 
 
-def _trouble_backoff(failures: int) -> float:
+def trouble_backoff(failures: int) -> float:
+    """How long to wait after ``failures`` backend errors in a row (the relay's too)."""
     return float(min(0.2 * 2 ** (failures - 1), TROUBLE_BACKOFF_MAX_S))

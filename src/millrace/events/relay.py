@@ -15,6 +15,7 @@ import threading
 from sqlalchemy import select, update
 
 from millrace.events.liveness import LivenessBoard
+from millrace.events.loop import trouble_backoff
 from millrace.events.outbox import to_cloud_event
 from millrace.exceptions import BackendUnavailableError
 from millrace.warehouse.context import Warehouse
@@ -119,7 +120,7 @@ class OutboxRelay:
                     failures += 1
                     liveness.trouble(f"{type(exc).__name__}: {exc}")
                     log.warning("relay: %s: %s; retrying", type(exc).__name__, exc)
-                    stop.wait(min(0.2 * 2 ** (failures - 1), 30.0))
+                    stop.wait(trouble_backoff(failures))
                     continue
                 if failures:
                     failures = 0

@@ -16,7 +16,6 @@ writes the emitted events to the outbox; only after that commits does it commit 
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +43,6 @@ __all__ = [
     "Subscription",
 ]
 
-log = logging.getLogger("millrace.runner")
 
 Emitted = tuple[EventPayload, str, str | None]  # payload, subject, topic (None: its own)
 
