@@ -67,10 +67,10 @@ def test_a_candidate_without_its_backtest_is_refused(air: Path, tmp_path: Path) 
     run = run_local(air, _cfg(2), tmp_path / "w", name="air", models=["naive", "theta"])
     theta = next(t for t in run.trained if t.name == "theta")
     (Path(theta.uri) / "backtest.npz").unlink()
-    with pytest.raises(InvalidInputError, match="trained without the 1 backtest fold"):
+    with pytest.raises(InvalidInputError, match="trained without the 2 fold"):
         steps.evaluate(run.prepared, run.trained, tmp_path / "w")
     with pytest.raises(InvalidInputError, match="folds must be between 1 and 10"):
-        steps.preprocess(air, _cfg(0), tmp_path / "w")
+        steps.preprocess(air, _cfg(11), tmp_path / "w")
 
 
 def _window(rmse: float) -> dict[str, float]:

@@ -60,8 +60,12 @@ def run(
         typer.Option(help="log1p: the neural models see log1p of non-negative columns"),
     ] = None,
     folds: Annotated[
-        int, typer.Option(help="Backtest folds the champion is chosen on (1: validation only)")
-    ] = 1,
+        int,
+        typer.Option(
+            help="Cross-validation windows the champion is chosen on "
+            "(0: as many as the series allow, up to 3; 1: validation only)"
+        ),
+    ] = 0,
 ) -> None:
     """Preprocess, train every candidate in parallel, evaluate, promote and infer.
 

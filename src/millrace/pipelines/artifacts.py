@@ -52,12 +52,20 @@ class Evaluation(BaseModel):
     candidates: dict[str, dict[str, Any]]
     windows: dict[str, int]
     ensemble: Trained | None = None  # built by evaluate; in ``candidates`` as "ensemble"
+    combinations: list[Trained] = []  # fixed combinations evaluate built (``stats_mean``)
+    # Choosing on CV windows the choice was not made on (None with one CV window).
+    selection: dict[str, Any] | None = None
+    # The champion refitted on every row: what promote registers and serving loads.
+    final: Trained | None = None
+
+    @property
+    def built(self) -> list[Trained]:
+        return [*self.combinations, *([self.ensemble] if self.ensemble else [])]
 
     def champion_of(self, trained: list[Trained]) -> Trained:
-        """The champion's record: a trained candidate, or the ensemble built from them."""
-        if self.ensemble is not None and self.champion == self.ensemble.name:
-            return self.ensemble
-        return next(t for t in trained if t.name == self.champion)
+        """The champion's record: a trained candidate, or a model built from them. It
+        forecasts the test window (fitted on the rows before it); ``final`` is served."""
+        return next(t for t in [*self.built, *trained] if t.name == self.champion)
 
 
 class Promotion(BaseModel):

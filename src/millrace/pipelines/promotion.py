@@ -35,9 +35,11 @@ def promote(
     folder.mkdir(parents=True, exist_ok=True)
     current = folder / "current.json"
     history = json.loads(current.read_text())["history"] if current.is_file() else []
+    # The champion refitted on every row is what is served; older evaluations lack it.
+    served = evaluation.final.uri if evaluation.final is not None else None
     entry = {
         "champion": evaluation.champion,
-        "model_uri": evaluation.candidates[evaluation.champion]["model_uri"],
+        "model_uri": served or evaluation.candidates[evaluation.champion]["model_uri"],
         "score": evaluation.candidates[evaluation.champion]["score"],
         "test": evaluation.candidates[evaluation.champion]["test"],
         "promoted_at": datetime.now(UTC).isoformat(),

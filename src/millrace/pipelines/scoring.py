@@ -20,23 +20,27 @@ window cannot decide; with one or two it is the mean.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from millrace.exceptions import InvalidInputError
 from millrace.ml.forecasting.base import Forecaster, SeriesArrays
+from millrace.ml.forecasting.intervals import scale_of as mase_scale
 from millrace.ml.forecasting.metrics import forecast_metrics, weighted_scores
 
 __all__ = [
     "Preds",
     "Windows",
     "backtest",
+    "cv_scores",
     "ensemble_members",
     "fold_splits",
+    "honest_selection",
     "mase_scale",
     "mean_forecast",
+    "nested_ensemble",
     "selection_scores",
 ]
 
@@ -83,9 +87,10 @@ def backtest(
     budget_s: float | None = None,
 ) -> dict[str, np.ndarray]:
     """A fresh model fitted on each fold's training rows and its forecasts over that fold's
-    window, keyed ``fold<f>_<series index>``: what ``Windows`` scores for the fold."""
+    window, keyed ``fold<f>_<series index>``: what ``Windows`` scores for the fold. Fold 0
+    is the validation window; 1, 2, ... the earlier ones ``fold_splits`` makes."""
     out = {}
-    for f, fold in enumerate(folds, start=1):
+    for f, fold in enumerate(folds):
         model = make()
         model.fit(fold, seed=seed, budget_s=budget_s)
         for i, u in enumerate(fold):
@@ -109,7 +114,7 @@ class Windows:
         # Per series, per window (validation, test, then each fold): where it starts and
         # ends, and where the rows its forecaster was fitted on end (MASE's scale).
         spans = [
-            [(u.train_end, u.val_end, u.train_end), (u.val_end, len(u.y), u.train_end)]
+            [(u.train_end, u.val_end, u.train_end), (u.val_end, len(u.y), u.val_end)]
             + [(f[i].train_end, f[i].val_end, f[i].train_end) for f in self.folds]
             for i, u in enumerate(units)
         ]
@@ -128,23 +133,25 @@ class Windows:
         return ("validation", "test", *(f"fold{f}" for f in range(1, len(self.folds) + 1)))
 
     def forecasts(self, model: Forecaster, backtests: dict[str, np.ndarray] | None = None) -> Preds:
-        """The model's forecasts over every window; backtest folds come from ``backtests``,
-        which ``backtest`` made when the candidate was trained."""
+        """Forecasts over every window. The test window's come from ``model``, fitted on
+        every row before it; the validation window's and the earlier folds' from
+        ``backtests``, which ``backtest`` made when the candidate was trained, each by a
+        model fitted only on the rows before that window."""
         backtests = backtests or {}
         keys = [
-            [f"fold{f}_{i}" for f in range(1, len(self.folds) + 1)] for i in range(len(self.units))
+            [f"fold{f}_{i}" for f in range(len(self.folds) + 1)] for i in range(len(self.units))
         ]
         if any(k not in backtests for row in keys for k in row):
             raise InvalidInputError(
-                f"{model.name} was trained without the {len(self.folds)} backtest fold(s) "
+                f"{model.name} was trained without the {len(self.folds) + 1} fold(s) "
                 "this evaluation scores; train it again with the same config"
             )
         return [
-            tuple(
-                np.concatenate([model.forecast(u, int(o), self.h) for o in part])
-                for part in origins[:2]
+            (
+                backtests[row[0]],
+                np.concatenate([model.forecast(u, int(o), self.h) for o in origins[1]]),
+                *(backtests[k] for k in row[1:]),
             )
-            + tuple(backtests[k] for k in row)
             for u, origins, row in zip(self.units, self.origins, keys, strict=True)
         ]
 
@@ -158,10 +165,40 @@ class Windows:
             for actual, pred, scale in zip(self.actual, preds, self.scale, strict=True)
         ]
 
-    def validation(self, preds: Preds) -> list[list[dict[str, float]]]:
-        """What selection may look at: per series, the validation window's metrics and each
-        backtest fold's. Never the test window's."""
-        return [[m[p] for p in self.parts if p != "test"] for m in self.metrics(preds)]
+    @property
+    def cv_parts(self) -> list[str]:
+        """The cross-validation windows, latest first: validation, fold1, fold2, ..."""
+        return [p for p in self.parts if p != "test"]
+
+    def validation(
+        self, preds: Preds, parts: Sequence[int] | None = None
+    ) -> list[list[dict[str, float]]]:
+        """What selection may look at: per series, the metrics of the CV windows (all, or
+        those at ``parts`` in ``cv_parts``). Never the test window's."""
+        names = self.cv_parts if parts is None else [self.cv_parts[j] for j in parts]
+        return [[m[p] for p in names] for m in self.metrics(preds)]
+
+    def scaled_errors(self, preds: Preds) -> np.ndarray:
+        """|actual - forecast| / MASE scale over every CV window's origins, (origins, h):
+        what the prediction intervals are calibrated on (``ml.forecasting.intervals``)."""
+        rows = []
+        for actual, pred, scale in zip(self.actual, preds, self.scale, strict=True):
+            for k, part in enumerate(self.parts):
+                if part != "test":
+                    err = np.abs(actual[k] - pred[k]).reshape(-1, self.h) / scale[k]
+                    rows.append(err)
+        return np.concatenate(rows) if rows else np.empty((0, self.h))
+
+    def backtest_errors(self, backtests: dict[str, np.ndarray]) -> np.ndarray:
+        """``scaled_errors`` of a candidate's own backtests, before any evaluation: what
+        the train step calibrates the candidate's intervals on."""
+        rows = []
+        for i, (actual, scale) in enumerate(zip(self.actual, self.scale, strict=True)):
+            for j, part in enumerate(self.cv_parts):
+                k = self.parts.index(part)
+                err = np.abs(actual[k] - backtests[f"fold{j}_{i}"]) / scale[k]
+                rows.append(err.reshape(-1, self.h))
+        return np.concatenate(rows) if rows else np.empty((0, self.h))
 
     def scored(self, preds: Preds, uri: str) -> dict[str, Any]:
         """Metrics averaged over the series (each series' own, when there are several)."""
@@ -175,13 +212,6 @@ class Windows:
         if len(per_series) > 1:
             out["series"] = {_label(u): m for u, m in zip(self.units, per_series, strict=True)}
         return {**out, "model_uri": uri}
-
-
-def mase_scale(train: np.ndarray, season: int) -> float:
-    """MASE's denominator (Hyndman & Koehler): the in-sample MAE of the seasonal naive
-    forecast, or of persistence when the training rows hold under two seasons."""
-    m = season if season > 1 and len(train) > 2 * season else 1
-    return float(np.mean(np.abs(train[m:] - train[:-m]))) or 1.0
 
 
 def selection_scores(validation: dict[str, list[list[dict[str, float]]]]) -> dict[str, float]:
@@ -206,15 +236,73 @@ def mean_forecast(preds: dict[str, Preds], members: list[str]) -> Preds:
     ]
 
 
-def ensemble_members(windows: Windows, preds: dict[str, Preds], most: int = 4) -> list[str]:
-    """The best k candidates (2 <= k <= ``most``) whose mean scores best on validation."""
-    scores = selection_scores({n: windows.validation(p) for n, p in preds.items()})
+def cv_scores(
+    windows: Windows, preds: dict[str, Preds], parts: Sequence[int] | None = None
+) -> dict[str, float]:
+    """``selection_scores`` on the CV windows (all, or those at ``parts``)."""
+    return selection_scores({n: windows.validation(p, parts) for n, p in preds.items()})
+
+
+def ensemble_members(
+    windows: Windows, preds: dict[str, Preds], most: int = 4, parts: Sequence[int] | None = None
+) -> list[str]:
+    """The best k candidates (2 <= k <= ``most``) whose mean scores best on the CV
+    windows at ``parts`` (all by default)."""
+    scores = cv_scores(windows, preds, parts)
     ranked = sorted(scores, key=scores.__getitem__)
     tried = {
-        str(k): windows.validation(mean_forecast(preds, ranked[:k]))
+        str(k): windows.validation(mean_forecast(preds, ranked[:k]), parts)
         for k in range(2, min(most, len(ranked)) + 1)
     }
     if not tried:
         return []
     by_k = selection_scores(tried)
     return ranked[: int(min(by_k, key=by_k.__getitem__))]
+
+
+def _part_index(windows: Windows, j: int) -> int:
+    """Where CV window ``j`` sits in a series' ``Preds`` tuple (test is index 1)."""
+    return windows.parts.index(windows.cv_parts[j])
+
+
+def nested_ensemble(
+    windows: Windows, preds: dict[str, Preds], most: int = 4
+) -> tuple[list[str], Preds] | None:
+    """The top-k mean, scored honestly: on each CV window, the members are the ones chosen
+    on the other windows, so its CV score is out-of-fold like every trained candidate's
+    (choosing and scoring on the same windows flattered it: it won validation on 13 of 21
+    series and was best on test on one). The test window's forecast comes from the
+    members chosen on every CV window. None with a single CV window: there is nothing to
+    choose on that the choice is not scored on."""
+    k = len(windows.cv_parts)
+    members = ensemble_members(windows, preds, most)
+    if k < 2 or not members:
+        return None
+    out = [list(row) for row in mean_forecast(preds, members)]
+    for j in range(k):
+        chosen = ensemble_members(windows, preds, most, [c for c in range(k) if c != j])
+        part = _part_index(windows, j)
+        for row, mean in zip(out, mean_forecast(preds, chosen or members), strict=True):
+            row[part] = mean[part]
+    return members, [tuple(row) for row in out]
+
+
+def honest_selection(windows: Windows, preds: dict[str, Preds]) -> dict[str, Any] | None:
+    """What choosing the champion is worth on windows it was not chosen on: for each CV
+    window, the candidate the other windows pick, scored there. The mean of those scores is
+    what to expect from the procedure (the champion's own CV score is flattered by having
+    been picked as the best of several). None with a single CV window."""
+    k = len(windows.cv_parts)
+    if k < 2:
+        return None
+    picks, metrics = [], []
+    for j in range(k):
+        scores = cv_scores(windows, preds, [c for c in range(k) if c != j])
+        pick = min(scores, key=scores.__getitem__)
+        picks.append(pick)
+        per_series = windows.validation(preds[pick], [j])
+        metrics.append({m: float(np.mean([s[0][m] for s in per_series])) for m in per_series[0][0]})
+    return {
+        "picks": picks,
+        **{m: float(np.mean([x[m] for x in metrics])) for m in ("mase", "smape", "rmse", "mae")},
+    }

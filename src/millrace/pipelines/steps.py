@@ -14,6 +14,7 @@ output exists) never picks up a partial one.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -28,6 +29,7 @@ import pandas as pd
 
 from millrace.atomic import replacing_dir, write_text
 from millrace.exceptions import InvalidInputError
+from millrace.ml.forecasting import intervals as intervals_file
 from millrace.ml.forecasting.data import (
     TRANSFORMS,
     PreprocessConfig,
@@ -35,6 +37,7 @@ from millrace.ml.forecasting.data import (
     load_panel,
     prepare_series,
 )
+from millrace.ml.forecasting.intervals import Intervals
 from millrace.ml.forecasting.models import (
     MODELS,
     Ensemble,
@@ -50,10 +53,11 @@ from millrace.pipelines.scoring import (
     Preds,
     Windows,
     backtest,
-    ensemble_members,
+    cv_scores,
     fold_splits,
+    honest_selection,
     mean_forecast,
-    selection_scores,
+    nested_ensemble,
 )
 
 __all__ = [
@@ -83,8 +87,10 @@ def _hash(cfg: PreprocessConfig, data: Path, test: Path | None) -> str:
 def preprocess(data: Path, cfg: PreprocessConfig, work: Path, test: Path | None = None) -> Prepared:
     if cfg.transform not in TRANSFORMS:
         raise InvalidInputError(f"unknown transform {cfg.transform!r}: use log1p or none")
-    if not 1 <= cfg.folds <= 10:
-        raise InvalidInputError(f"folds must be between 1 and 10, not {cfg.folds}")
+    if not 0 <= cfg.folds <= 10:
+        raise InvalidInputError(
+            f"folds must be between 1 and 10 (or 0: as the series' length allows), not {cfg.folds}"
+        )
     for path in (data, test):
         if path is not None and not path.is_file():
             raise InvalidInputError(f"cannot read {path.name}: no such file ({path})")
@@ -207,28 +213,39 @@ def train(
     budget_s: float | None = None,
     tracking_uri: str | None = None,
 ) -> Trained:
-    model = _model(prepared, name)
+    """Rolling-origin cross-validation, then the refit that forecasts the test window.
+
+    The candidate is fitted afresh before each fold (on the rows before it only) and
+    forecasts that fold; then once more on every row before the test window, the model
+    that is saved, scored on test, registered and served. The budget is shared by the fits.
+    """
     s = series(prepared)
-    started = time.monotonic()
-    model.fit(s, seed=seed, budget_s=budget_s)
     folds = _folds(prepared, s)
+    per_fit = budget_s / (len(folds) + 1) if budget_s else None
+    started = time.monotonic()
     backtests = backtest(
         partial(_model, prepared, name),
         folds,
         prepared.config["horizon"],
         prepared.config["max_eval_windows"],
         seed=seed,
-        budget_s=budget_s,
+        budget_s=per_fit,
     )
+    model = _model(prepared, name)
+    model.fit(refit_rows(s), seed=seed, budget_s=per_fit)
     elapsed = time.monotonic() - started
     out = work / "models" / prepared.config_hash / name
+    cfg = prepared.config
+    windows = Windows(s, cfg["horizon"], cfg["max_eval_windows"], folds[1:])
+    intervals = Intervals.from_residuals(windows.backtest_errors(backtests), prepared.season)
     with replacing_dir(out) as tmp:
         save_model(model, tmp)
-        if backtests:
-            np.savez(tmp / _BACKTEST, **backtests)
+        np.savez(tmp / _BACKTEST, **backtests)
+        (tmp / intervals_file.FILE).write_bytes(intervals.to_json())
         (tmp / "training_log.json").write_text(json.dumps(model.log))
     summary = {k: v for k, v in model.log.items() if k != "epochs"}
     summary["epochs"] = len(model.log.get("epochs", []))
+    summary["folds"] = len(folds)
     if tracking_uri:
         summary["mlflow_run_id"] = _log_model(
             prepared, name, model.params, out, tracking_uri, model.log.get("epochs", [])
@@ -243,12 +260,23 @@ def train(
 
 
 _BACKTEST = "backtest.npz"
+_AUTO_FOLDS = 3  # folds when the config leaves it to the series' length (folds=0)
+
+
+def refit_rows(units: list[SeriesArrays]) -> list[SeriesArrays]:
+    """The series as a refit sees them: every row before the test window is fitted on."""
+    return [dataclasses.replace(u, train_end=u.val_end) for u in units]
 
 
 def _folds(prepared: Prepared, units: list[SeriesArrays]) -> list[list[SeriesArrays]]:
+    """The validation window's fold, then as many earlier ones as asked for (``folds``),
+    or as the shortest series allows up to three (``folds`` 0, the default). An earlier
+    fold must leave its fit a window plus three horizons: the windowed models' training
+    labels and the stretch they stop early on."""
     cfg = prepared.config
-    need = 2 * (cfg["input_seq_len"] + cfg["horizon"])
-    return fold_splits(units, int(cfg.get("folds", 1)), need)
+    need = cfg["input_seq_len"] + 3 * cfg["horizon"]
+    asked = int(cfg.get("folds", 0)) or _AUTO_FOLDS
+    return [units, *fold_splits(units, asked, need)]
 
 
 def _backtests(trained: Trained) -> dict[str, np.ndarray]:
@@ -262,9 +290,23 @@ def _backtests(trained: Trained) -> dict[str, np.ndarray]:
 def load_model(
     prepared: Prepared, trained: Trained, units: list[SeriesArrays] | None = None
 ) -> Forecaster:
+    """A saved candidate, ready to forecast. Models that restore by refitting (the
+    statistical baselines) are fitted on ``units`` as given: pass ``refit_rows`` for the
+    model that forecasts the test window, ``all_rows`` for the served one."""
     model = _model(prepared, trained.name)
-    model.load_state(model_files(Path(trained.uri)), units or series(prepared))
+    model.load_state(model_files(Path(trained.uri)), units or refit_rows(series(prepared)))
     return model
+
+
+def all_rows(units: list[SeriesArrays]) -> list[SeriesArrays]:
+    """The series as the served model is fitted on them: every row, test included."""
+    return [dataclasses.replace(u, train_end=len(u.y), val_end=len(u.y)) for u in units]
+
+
+# Fixed combinations built from trained candidates when all their members trained: nothing
+# about them is chosen, so their CV scores are as honest as a single model's. The plain
+# mean of ETS, ARIMA and Theta is the standard hard-to-beat benchmark (M3, M4).
+COMBINATIONS: dict[str, tuple[str, ...]] = {"stats_mean": ("ets", "theta", "arima")}
 
 
 def evaluate(
@@ -273,19 +315,23 @@ def evaluate(
     work: Path,
     tracking_uri: str | None = None,
 ) -> Evaluation:
-    """Score every candidate on the same windows; choose on validation, report test.
+    """Score every candidate on the same windows; choose on the CV windows, report test.
 
-    The mean of the best two to four candidates (by validation) competes too, as
-    ``ensemble``; it is saved beside the evaluation and, if it wins, logged to MLflow.
+    Beside the trained candidates compete the fixed combinations (``COMBINATIONS``) and
+    the top-k mean (``ensemble``, members chosen out of fold: ``nested_ensemble``); they
+    are saved beside the evaluation. The champion is then refitted on every row, test
+    included (``final``): the model that is registered and served forecasts from the
+    latest data. Its prediction intervals come from its CV errors (``intervals.json``).
     """
     units = series(prepared)
     cfg = prepared.config
-    windows = Windows(units, cfg["horizon"], cfg["max_eval_windows"], _folds(prepared, units))
+    windows = Windows(units, cfg["horizon"], cfg["max_eval_windows"], _folds(prepared, units)[1:])
+    fit_units = refit_rows(units)
     results: dict[str, dict[str, Any]] = {}
     models: dict[str, Forecaster] = {}
     preds: dict[str, Preds] = {}
     for trained in candidates:
-        model = models[trained.name] = load_model(prepared, trained, units)
+        model = models[trained.name] = load_model(prepared, trained, fit_units)
         preds[trained.name] = windows.forecasts(model, _backtests(trained))
         results[trained.name] = {
             **windows.scored(preds[trained.name], trained.uri),
@@ -294,23 +340,39 @@ def evaluate(
         }
     out = work / "evaluations" / prepared.config_hash
     out.mkdir(parents=True, exist_ok=True)
-    members = ensemble_members(windows, preds)
-    ensemble = None
-    if members:
-        ensemble = _save_ensemble(prepared, {m: models[m] for m in members}, out)
-        preds[ensemble.name] = mean_forecast(preds, members)
-        results[ensemble.name] = {
-            **windows.scored(preds[ensemble.name], ensemble.uri),
-            "train_seconds": 0.0,
+    trained_preds = dict(preds)
+    built: dict[str, tuple[Trained, list[str]]] = {}
+    for combo, members in COMBINATIONS.items():
+        if all(m in models for m in members):
+            preds[combo] = mean_forecast(preds, list(members))
+            errors = Intervals.from_residuals(windows.scaled_errors(preds[combo]), prepared.season)
+            record = _save_combination(prepared, combo, models, list(members), out, errors)
+            built[combo] = (record, [])
+    nested = nested_ensemble(windows, trained_preds)
+    if nested is not None:
+        members, preds[Ensemble.name] = nested
+        errors = Intervals.from_residuals(
+            windows.scaled_errors(preds[Ensemble.name]), prepared.season
+        )
+        record = _save_combination(prepared, Ensemble.name, models, members, out, errors)
+        built[Ensemble.name] = (record, members)
+    for name, (record, _) in built.items():
+        members = list(record.params["members"])
+        results[name] = {
+            **windows.scored(preds[name], record.uri),
+            "train_seconds": round(sum(results[m]["train_seconds"] for m in members), 3),
             "members": members,
         }
-    scores = selection_scores({n: windows.validation(p) for n, p in preds.items()})
+    scores = cv_scores(windows, preds)
     for name, score in scores.items():
         results[name]["score"] = round(score, 6)
     champion = min(scores, key=scores.__getitem__)
-    if ensemble is not None and champion == ensemble.name and tracking_uri:
+    records = {**{t.name: t for t in candidates}, **{n: r for n, (r, _) in built.items()}}
+    intervals = Intervals.from_residuals(windows.scaled_errors(preds[champion]), prepared.season)
+    final = _refit_all_rows(prepared, records[champion], units, out / "final", intervals)
+    if tracking_uri:
         results[champion]["mlflow_run_id"] = _log_model(
-            prepared, ensemble.name, ensemble.params, Path(ensemble.uri), tracking_uri
+            prepared, champion, final.params, Path(final.uri), tracking_uri
         )
     evaluation = Evaluation(
         uri=str(out),
@@ -323,18 +385,81 @@ def evaluate(
             "series": len(units),
             "folds": 1 + len(windows.folds),
         },
-        ensemble=ensemble,
+        ensemble=built[Ensemble.name][0] if Ensemble.name in built else None,
+        combinations=[r for n, (r, _) in built.items() if n != Ensemble.name],
+        selection=honest_selection(windows, preds),
+        final=final,
     )
     write_text(out / "evaluation.json", evaluation.model_dump_json(indent=2))
     return evaluation
 
 
-def _save_ensemble(prepared: Prepared, members: dict[str, Forecaster], out: Path) -> Trained:
+def _save_combination(
+    prepared: Prepared,
+    name: str,
+    models: dict[str, Forecaster],
+    members: list[str],
+    out: Path,
+    intervals: Intervals,
+) -> Trained:
     cfg = prepared.config
-    model = Ensemble.of(members, horizon=cfg["horizon"], input_seq_len=cfg["input_seq_len"])
-    folder = out / model.name
-    save_model(model, folder)  # replaced whole: an earlier evaluation's members go
-    return Trained(uri=str(folder), name=model.name, params=model.params, train_seconds=0.0)
+    model = MODELS[name].of(  # type: ignore[attr-defined]
+        {m: models[m] for m in members}, horizon=cfg["horizon"], input_seq_len=cfg["input_seq_len"]
+    )
+    folder = out / name
+    with replacing_dir(folder) as tmp:  # replaced whole: an earlier evaluation's members go
+        save_model(model, tmp)
+        (tmp / intervals_file.FILE).write_bytes(intervals.to_json())
+    return Trained(uri=str(folder), name=name, params=model.params, train_seconds=0.0)
+
+
+def _refit_all_rows(
+    prepared: Prepared,
+    champion: Trained,
+    units: list[SeriesArrays],
+    folder: Path,
+    intervals: Intervals,
+) -> Trained:
+    """The champion fitted on every row: what is registered and served.
+
+    Models that restore by refitting (the statistical baselines) are saved as they are:
+    whoever loads them fits them on the series at hand, every row of it. The others are
+    fitted again here; an ensemble's members each in their way."""
+    started = time.monotonic()
+    everything = all_rows(units)
+    names = champion.params.get("members") or [champion.name]
+    fitted: dict[str, Forecaster] = {}
+    for name in names:
+        model = _model(prepared, name)
+        if model.restores_by_refit:
+            model.params = dict(_member_params(champion, name))
+        else:
+            model.fit(everything)
+        fitted[name] = model
+    if champion.params.get("members"):
+        cfg = prepared.config
+        model = MODELS[champion.name].of(  # type: ignore[attr-defined]
+            fitted, horizon=cfg["horizon"], input_seq_len=cfg["input_seq_len"]
+        )
+    else:
+        model = fitted[champion.name]
+    with replacing_dir(folder) as tmp:
+        save_model(model, tmp)
+        (tmp / intervals_file.FILE).write_bytes(intervals.to_json())
+    return Trained(
+        uri=str(folder),
+        name=champion.name,
+        params=model.params,
+        train_seconds=round(time.monotonic() - started, 3),
+        summary={"rows": "all", "refit_of": champion.uri},
+    )
+
+
+def _member_params(champion: Trained, name: str) -> dict[str, Any]:
+    """A model's saved parameters: the champion's own, or its member's."""
+    folder = Path(champion.uri)
+    spec = folder / name / "spec.json" if champion.params.get("members") else folder / "spec.json"
+    return dict(json.loads(spec.read_text()).get("params") or {})
 
 
 def _log_model(
@@ -362,6 +487,24 @@ def _log_model(
     )
 
 
+def _intervals(trained: Trained) -> Intervals | None:
+    path = Path(trained.uri) / intervals_file.FILE
+    return Intervals.from_json(path.read_bytes()) if path.is_file() else None
+
+
+def _bounds(
+    bands: Intervals | None, pred: np.ndarray, history: np.ndarray
+) -> list[dict[str, float]]:
+    """Per point, ``lower_<level>`` and ``upper_<level>`` (none without intervals)."""
+    out: list[dict[str, float]] = [{} for _ in pred]
+    if bands is None:
+        return out
+    for level, (low, high) in bands.bounds(np.asarray(pred, dtype=float), history).items():
+        for i, point in enumerate(out):
+            point[f"lower_{level}"], point[f"upper_{level}"] = float(low[i]), float(high[i])
+    return out
+
+
 def infer(prepared: Prepared, trained: Trained, log_path: Path, next_horizon: bool = False) -> int:
     """Forecast the test window (or the horizon after the data) into a JSON-lines log, a
     line per point of every target of every series.
@@ -370,7 +513,9 @@ def infer(prepared: Prepared, trained: Trained, log_path: Path, next_horizon: bo
     re-uploaded whole.
     """
     units = series(prepared)
+    units = all_rows(units) if next_horizon else refit_rows(units)
     model = load_model(prepared, trained, units)
+    bands = _intervals(trained)
     h = prepared.config["horizon"]
     lines: list[str] = []
     for s in units:
@@ -379,18 +524,22 @@ def infer(prepared: Prepared, trained: Trained, log_path: Path, next_horizon: bo
             future = future_times(s.times, prepared.step_seconds, h)
             s.times = s.times.append(future)
             pred = model.forecast(s, len(s.y), h)
+            extra = _bounds(bands, pred, s.y)
             lines += [
-                json.dumps({"ts": t.isoformat(), "prediction": float(p), **tag})
-                for t, p in zip(future, pred, strict=True)
+                json.dumps({"ts": t.isoformat(), "prediction": float(p), **extra[i], **tag})
+                for i, (t, p) in enumerate(zip(future, pred, strict=True))
             ]
             continue
         for origin in range(s.val_end, len(s.y) - h + 1, h):
             pred = model.forecast(s, origin, h)
+            extra = _bounds(bands, pred, s.y[:origin])
             for i, p in enumerate(pred):
                 actual = float(s.y[origin + i])
                 point = {"ts": s.times[origin + i].isoformat(), "prediction": float(p)}
                 lines.append(
-                    json.dumps({**point, "actual": actual, "error": float(p) - actual, **tag})
+                    json.dumps(
+                        {**point, "actual": actual, "error": float(p) - actual, **extra[i], **tag}
+                    )
                 )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("a") as log:

@@ -14,15 +14,20 @@ import numpy as np
 import pandas as pd
 
 from millrace.atomic import replacing_dir
+from millrace.exceptions import InvalidInputError
 
 __all__ = [
     "Data",
     "Forecaster",
     "SeriesArrays",
     "as_units",
+    "holdout",
+    "input_window",
     "model_files",
+    "normalise",
     "save_model",
     "season_length",
+    "too_short",
     "windows",
 ]
 
@@ -71,7 +76,11 @@ def windows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Input windows of ``w`` steps of every scaled column, once per series (its targets
     share them), for the label starts ``span(series)`` gives (at least ``w``); and the
-    labels, all targets' scaled values ``h`` steps on. Shapes (n, w, columns), (n, h, k)."""
+    labels, all targets' scaled values ``h`` steps on. Shapes (n, w, columns), (n, h, k).
+
+    Both are locally normalised (``normalise``): what the windowed models learn is the
+    shape of the next ``h`` steps relative to the window, not a level, so a trend carries
+    on past every level seen in training."""
     xs, ys = [], []
     for s in units:
         if s.target_index:
@@ -86,7 +95,60 @@ def windows(
             np.empty((0, w, units[0].x.shape[1]), np.float32),
             np.empty((0, h, units[0].n_targets), np.float32),
         )
-    return np.stack(xs), np.stack(ys)
+    x, level, scale = normalise(np.stack(xs), units[0].n_targets)
+    return x, (np.stack(ys) - level[:, None, :]) / scale[:, None, :]
+
+
+# Floor of a window's scale, in units of the training rows' standard deviation: a flat
+# window (a sensor stuck, a night of zero traffic) would otherwise turn the next small
+# move into a huge label.
+_SCALE_FLOOR = 0.1
+
+
+def normalise(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Windows (n, w, columns) with the ``k`` target columns shifted by their window mean
+    and divided by their window standard deviation; and those levels and scales (n, k).
+
+    The target columns arrive standardised by the training rows' scaler, an affine map
+    that this normalisation cancels: a window's normalised values depend on that window
+    alone, never on rows after it (the scaler's statistics do not leak into them)."""
+    targets = x[:, :, :k]
+    level = targets.mean(axis=1)
+    scale = np.maximum(targets.std(axis=1), _SCALE_FLOOR)
+    out = x.copy()
+    out[:, :, :k] = (targets - level[:, None, :]) / scale[:, None, :]
+    return out, level, scale
+
+
+def input_window(s: SeriesArrays, origin: int, w: int) -> np.ndarray:
+    """The ``w`` rows of ``s.x`` before ``origin``, shape (1, w, columns); a series with
+    fewer rows is padded at the front with its first row, so a short series still gets a
+    forecast (its window's statistics come from the rows it has)."""
+    rows = s.x[max(0, origin - w) : origin].astype(np.float32)
+    if len(rows) < w:
+        rows = np.concatenate([np.repeat(rows[:1], w - len(rows), axis=0), rows])
+    return rows[None, :, :]
+
+
+def holdout(s: SeriesArrays, h: int) -> int:
+    """Where a windowed model's early-stopping labels start: the last stretch of the rows
+    it may fit (at least the horizon, else 15%). The stretch it is scored on afterwards is
+    never the one it stopped on, which would flatter it."""
+    return s.train_end - max(h, int(0.15 * s.train_end))
+
+
+_LEAST_WINDOWS = 8  # training windows below which a windowed model learns nothing usable
+
+
+def too_short(name: str, train: np.ndarray, check: np.ndarray, w: int, h: int) -> None:
+    """A clear refusal when no series holds a training and an early-stopping window: the
+    runner leaves this candidate out and the others still choose a champion."""
+    if len(train) >= _LEAST_WINDOWS and len(check):
+        return
+    raise InvalidInputError(
+        f"{name}: the series are too short for windows of {w} steps plus {h} ahead "
+        "(and a stretch to stop early on); it sits this one out"
+    )
 
 
 def season_length(step: pd.Timedelta) -> int:

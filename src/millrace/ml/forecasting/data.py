@@ -56,10 +56,11 @@ class PreprocessConfig:
     # with rare huge spikes otherwise spend the whole MSE loss on the spikes and forecast
     # the calm stretches coarsely; statistical models and metrics keep the original scale.
     transform: str | None = None
-    # Backtest folds for choosing the champion: the validation window plus ``folds - 1``
-    # earlier windows of its length, each candidate refitted before each (see
-    # pipelines/scoring.py). 1 is the validation window alone.
-    folds: int = 1
+    # Cross-validation windows for choosing the champion: the validation window plus
+    # ``folds - 1`` earlier windows of its length, each candidate refitted before each (see
+    # pipelines/scoring.py). 0, the default, takes as many as the shortest series allows,
+    # up to three.
+    folds: int = 0
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -207,6 +208,26 @@ def load_panel(
     return panel, next(iter(steps.values()))
 
 
+# Calendar steps vary in length (a month is 28 to 31 days); each band stands for one step,
+# so two files, or two series of a panel, of the same frequency agree whatever the mode of
+# their few steps happens to be (a quarterly test file's 2 steps may both be 91 days).
+_CALENDAR_BANDS = (
+    (pd.Timedelta(days=28), pd.Timedelta(days=31)),
+    (pd.Timedelta(days=89), pd.Timedelta(days=92)),
+    (pd.Timedelta(days=181), pd.Timedelta(days=184)),
+    (pd.Timedelta(days=365), pd.Timedelta(days=366)),
+)
+
+
+def calendar_step(steps: pd.Series) -> pd.Timedelta | None:
+    """The band's longest step when every step lies in one calendar band, else None."""
+    low, high = steps.min(), steps.max()
+    for lo, hi in _CALENDAR_BANDS:
+        if lo <= low and high <= hi:
+            return hi
+    return None
+
+
 def _series(
     path: Path, frame: pd.DataFrame, cfg: PreprocessConfig, parts: int
 ) -> tuple[pd.DataFrame, pd.Timedelta]:
@@ -225,6 +246,7 @@ def _series(
     off = float((steps != step).mean())
     # Calendar frequencies (monthly, quarterly) are regular though their steps vary.
     calendar = len(times) >= 3 and pd.infer_freq(pd.DatetimeIndex(times)) is not None
+    step = calendar_step(steps) or step
     if off > _IRREGULAR_TOLERANCE and not calendar:
         raise InvalidInputError(
             f"irregular time steps: {off:.0%} of steps differ from "
@@ -236,19 +258,22 @@ def _series(
     for target in cfg.targets:
         if out[target].isna().all():
             raise InvalidInputError(f"target {target!r} has no numeric values")
-    need = cfg.input_seq_len + cfg.horizon
+    # What every model can use: a validation window of the horizon after at least as many
+    # fitted rows (``parts`` 3 adds a test window of the horizon). The windowed models need
+    # more (``input_seq_len`` before each label); where a series lacks it they sit it out
+    # and the statistical models still choose a champion.
     if not parts:
         if len(out) < cfg.horizon:
             raise InvalidInputError(
                 f"{path.name} has {len(out)} points; a test file needs at least the "
                 f"horizon ({cfg.horizon})"
             )
-    elif len(out) < parts * need:
+    elif len(out) < parts * cfg.horizon:
+        least = parts * cfg.horizon
         what = "train, validation and test" if parts == 3 else "train and validation"
         raise InvalidInputError(
-            f"the series has {len(out)} points; at least {parts * need} "
-            f"({parts} x (input_seq_len {cfg.input_seq_len} + horizon "
-            f"{cfg.horizon})) are needed for {what}"
+            f"the series has {len(out)} points; at least {least} are needed for {what} "
+            f"with horizon {cfg.horizon}"
         )
     return out, step
 
@@ -282,8 +307,10 @@ def prepare_series(
         val_end = len(frame) - len(tail)
         train_end = int(val_end * (1 - cfg.val_share))
     else:
-        val_end = int(len(frame) * (1 - cfg.test_share))
+        val_end = min(int(len(frame) * (1 - cfg.test_share)), len(frame) - cfg.horizon)
         train_end = int(len(frame) * (1 - cfg.test_share - cfg.val_share))
+    # Short series: the shares would leave a window shorter than the horizon.
+    train_end = min(train_end, val_end - cfg.horizon)
     targets = list(cfg.targets)
     frame = with_lags(frame[[*targets, *cfg.exog]], targets, cfg.lags)
     train = frame.iloc[:train_end]

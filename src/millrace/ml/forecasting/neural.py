@@ -14,7 +14,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from millrace.ml.forecasting.base import Data, Forecaster, SeriesArrays, as_units, windows
+from millrace.ml.forecasting.base import (
+    Data,
+    Forecaster,
+    SeriesArrays,
+    as_units,
+    holdout,
+    input_window,
+    normalise,
+    too_short,
+    windows,
+)
 
 __all__ = ["GRU", "LSTM"]
 
@@ -57,10 +67,9 @@ class _Recurrent(Forecaster):
         h, k = int(self.params["horizon"]), units[0].n_targets
         device = "cuda" if torch.cuda.is_available() else "cpu"
         w = int(self.params["input_seq_len"])
-        xt, yt = windows(units, w, h, lambda s: (0, s.train_end))
-        # Validation labels start ``w`` steps before the training rows end, as they have
-        # since the first GRU here: the first few early-stopping labels are training rows.
-        xv, yv = windows(units, w, h, lambda s: (s.train_end - w, s.val_end))
+        xt, yt = windows(units, w, h, lambda s: (0, holdout(s, h)))
+        xv, yv = windows(units, w, h, lambda s: (holdout(s, h), s.train_end))
+        too_short(self.name, xt, xv, w, h)
         # Weight init draws from torch's global generator, which trainers running side by
         # side share: seed and build under a lock, or the seed decides nothing.
         with _INIT_LOCK:
@@ -75,7 +84,7 @@ class _Recurrent(Forecaster):
             self._net_.train()
             order = torch.randperm(len(xt), generator=gen)
             for i in range(0, len(xt), 256):
-                batch = order[i : i + 256]
+                batch = order[i : i + 256].numpy()  # a 1-element tensor would index as a scalar
                 opt.zero_grad()
                 loss = loss_fn(
                     self._net_(torch.from_numpy(xt[batch]).to(device)),
@@ -113,11 +122,11 @@ class _Recurrent(Forecaster):
     def forecast(self, s: SeriesArrays, origin: int, h: int) -> np.ndarray:
         import torch
 
-        w = int(self.params["input_seq_len"])
-        window = s.x[origin - w : origin].astype(np.float32)[None, :, :]
+        w, j = int(self.params["input_seq_len"]), s.target_index
+        window, level, scale = normalise(input_window(s, origin, w), s.n_targets)
         with torch.no_grad():
-            scaled = self._net_(torch.from_numpy(window)).numpy()[0][:h, s.target_index]
-        return s.unscale(scaled)
+            local = self._net_(torch.from_numpy(window)).numpy()[0][:h, j]
+        return s.unscale(local * scale[0, j] + level[0, j])
 
     def save(self) -> dict[str, bytes]:
         from safetensors.torch import save

@@ -22,7 +22,7 @@ from millrace.exceptions import InvalidInputError
 from millrace.ml.forecasting.data import Scaler, future_times, model_inputs, with_lags
 from millrace.ml.forecasting.models import MODELS, Forecaster, SeriesArrays
 
-__all__ = ["ForecastSpec", "forecast_history", "history_frame", "online_series"]
+__all__ = ["ForecastSpec", "forecast_history", "history_frame", "history_target", "online_series"]
 
 MAX_LENGTH = 10_000  # points per request for models that can forecast any length
 
@@ -157,6 +157,14 @@ def online_series(history: pd.DataFrame, spec: ForecastSpec, h: int) -> SeriesAr
         target_std=spec.scaler.std[spec.target],
         target_log=spec.target in spec.scaler.log,
     )
+
+
+def history_target(history: pd.DataFrame, spec: ForecastSpec) -> np.ndarray:
+    """The history's target as the pipeline's series holds it: original scale, gaps
+    interpolated. Prediction intervals take their scale from it (``intervals.scale_of``),
+    as they were calibrated on the training series'."""
+    frame = with_lags(history[[spec.target]], [spec.target], 0)
+    return frame[spec.target].to_numpy(float)
 
 
 def forecast_history(

@@ -15,7 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from millrace.ml.forecasting.base import Data, Forecaster, SeriesArrays, as_units, windows
+from millrace.ml.forecasting.base import (
+    Data,
+    Forecaster,
+    SeriesArrays,
+    as_units,
+    holdout,
+    input_window,
+    normalise,
+    too_short,
+    windows,
+)
 
 __all__ = ["LightGBM"]
 
@@ -43,8 +53,9 @@ class LightGBM(Forecaster):
         units = as_units(data)
         h, k = int(self.params["horizon"]), units[0].n_targets
         w = int(self.params["input_seq_len"])
-        xt, yt = windows(units, w, h, lambda s: (w, s.train_end))
-        xv, yv = windows(units, w, h, lambda s: (s.train_end, s.val_end))
+        xt, yt = windows(units, w, h, lambda s: (w, holdout(s, h)))
+        xv, yv = windows(units, w, h, lambda s: (holdout(s, h), s.train_end))
+        too_short(self.name, xt, xv, w, h)
         xt, xv = xt.reshape(len(xt), -1), xv.reshape(len(xv), -1)  # a row per flat window
         share = budget_s / (h * k) if budget_s else None
         params = {
@@ -83,15 +94,16 @@ class LightGBM(Forecaster):
         }
 
     def forecast(self, s: SeriesArrays, origin: int, h: int) -> np.ndarray:
-        w = int(self.params["input_seq_len"])
-        row = s.x[origin - w : origin].ravel()[None, :]
-        scaled = np.array(
+        w, j = int(self.params["input_seq_len"]), s.target_index
+        window, level, scale = normalise(input_window(s, origin, w), s.n_targets)
+        row = window.reshape(1, -1)
+        local = np.array(
             [
                 b.predict(row, num_iteration=b.best_iteration or None)[0]
-                for b in self._boosters[s.target_index][:h]
+                for b in self._boosters[j][:h]
             ]
         )
-        return s.unscale(scaled)
+        return s.unscale(local * scale[0, j] + level[0, j])
 
     def save(self) -> dict[str, bytes]:
         # Up to the best iteration only: what early stopping chose is what is kept.
