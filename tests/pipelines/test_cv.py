@@ -90,7 +90,8 @@ def test_the_test_window_is_forecast_by_a_refit_on_every_row_before_it(
 ) -> None:
     """Prophet keeps the rows it was fitted on: the candidate that forecasts the test
     window ends at the last row before it; the champion that is served, at the last row."""
-    run = run_local(air, _cfg(), tmp_path / "w", name="air", models=["naive", "prophet"])
+    cfg = _cfg(only_suited=False)  # Prophet sits out on monthly data unless asked for
+    run = run_local(air, cfg, tmp_path / "w", name="air", models=["naive", "prophet"])
     assert run.evaluation is not None and not run.failed
     prepared = run.prepared
     [s] = steps.series(prepared)
@@ -106,10 +107,22 @@ def test_the_test_window_is_forecast_by_a_refit_on_every_row_before_it(
 
 
 def test_a_served_prophet_is_refitted_on_every_row(air: Path, tmp_path: Path) -> None:
-    run = run_local(air, _cfg(), tmp_path / "w", name="air", models=["prophet"])
+    cfg = _cfg(only_suited=False)
+    run = run_local(air, cfg, tmp_path / "w", name="air", models=["naive", "prophet"])
     assert run.evaluation is not None and run.evaluation.final is not None
+    if run.evaluation.champion != "prophet":
+        # Served as chosen: make Prophet the champion by evaluating it alone.
+        prophet = [t for t in run.trained if t.name == "prophet"]
+        run.evaluation = steps.evaluate(run.prepared, prophet, tmp_path / "w")
+    assert run.evaluation.final is not None
     [s] = steps.series(run.prepared)
     assert _last_fitted_time(Path(run.evaluation.final.uri)) == s.times[-1]
+
+
+def test_prophet_sits_out_on_monthly_data_unless_asked_for(air: Path, tmp_path: Path) -> None:
+    run = run_local(air, _cfg(), tmp_path / "w", name="air", models=["naive", "prophet"])
+    assert "daily and finer" in run.failed["prophet"]
+    assert run.evaluation is not None and run.evaluation.champion == "naive"
 
 
 def _last_fitted_time(folder: Path) -> pd.Timestamp:

@@ -61,6 +61,9 @@ class PreprocessConfig:
     # pipelines/scoring.py). 0, the default, takes as many as the shortest series allows,
     # up to three.
     folds: int = 0
+    # Candidates that cannot win on this data sit out (``pipelines.steps.UNSUITED``), as
+    # the benchmarks showed; False trains whatever is asked for.
+    only_suited: bool = True
 
     @property
     def targets(self) -> tuple[str, ...]:

@@ -13,9 +13,14 @@ their spec in JSON.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import threading
 import warnings
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -75,7 +80,8 @@ class SeasonalNaive(Forecaster):
 
 
 class _StatsForecast(Forecaster):
-    """statsforecast models: fitted once on training data, then ``forward`` over history."""
+    """statsforecast models: fitted once per series on its training rows, then ``forward``
+    over the history before each origin (the fitted parameters, the latest state)."""
 
     max_season: ClassVar[int] = 48
 
@@ -86,17 +92,87 @@ class _StatsForecast(Forecaster):
         units = as_units(data)
         season = units[0].season if units[0].season <= self.max_season else 1
         self.params.setdefault("season_length", season)
-        self._fitted = {
-            s.unit: self._model(self.params["season_length"]).fit(
-                y=s.y[: s.train_end][-_STATS_HISTORY:]
-            )
-            for s in units
-        }
+        histories = [s.y[: s.train_end][-_STATS_HISTORY:] for s in units]
+        key = (self.name, json.dumps(self.params, sort_keys=True), _digest(histories))
+        fitted = _FITS.get(key)
+        if fitted is None:
+            fitted = _fit_many(lambda: self._model(self.params["season_length"]), histories)
+            _FITS.put(key, fitted)
+        self._fitted = {s.unit: f for s, f in zip(units, fitted, strict=True)}
+        self._histories = {s.unit: y for s, y in zip(units, histories, strict=True)}
 
     def forecast(self, s: SeriesArrays, origin: int, h: int) -> np.ndarray:
-        history = s.y[:origin][-_STATS_HISTORY:]
         fitted = _fitted_for(self._fitted, s)
+        history = s.y[:origin][-_STATS_HISTORY:]
+        if np.array_equal(history, self._histories.get(s.unit)):
+            # The very rows it was fitted on: its state already ends there.
+            return np.asarray(fitted.predict(h=h)["mean"], dtype=float)
         return np.asarray(fitted.forward(y=history, h=h)["mean"], dtype=float)
+
+
+# Series from which a fit is spread over every core with statsforecast's own process
+# pool; below it the pool's start-up costs more than it saves.
+_PARALLEL_FROM = 64
+
+
+def _fit_many(make: Callable[[], Any], histories: list[np.ndarray]) -> list[Any]:
+    """One fitted model per history. A panel goes through ``StatsForecast`` (vectorised
+    over series, on every core, a series whose fit fails falls back to the naive model)."""
+    if len(histories) < _PARALLEL_FROM or (os.cpu_count() or 1) == 1:
+        return [make().fit(y=y) for y in histories]
+    from statsforecast import StatsForecast
+    from statsforecast.models import Naive as SFNaive
+
+    width = len(str(len(histories)))
+    frame = pd.DataFrame(
+        {
+            "unique_id": np.repeat(
+                [f"{i:0{width}d}" for i in range(len(histories))], [len(y) for y in histories]
+            ),
+            "ds": np.concatenate([np.arange(len(y)) for y in histories]),
+            "y": np.concatenate(histories),
+        }
+    )
+    sf = StatsForecast(models=[make()], freq=1, n_jobs=-1, fallback_model=SFNaive())
+    sf.fit(frame)
+    return list(sf.fitted_[:, 0])  # in the order of the sorted, zero-padded ids
+
+
+def _digest(histories: list[np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for y in histories:
+        h.update(np.ascontiguousarray(y, dtype=float).tobytes())
+        h.update(b"|")
+    return h.hexdigest()
+
+
+class _FitCache:
+    """The last few statistical fits in this process, by model, params and data.
+
+    A fit is deterministic, and the statistical models restore by refitting: without this
+    the local runner would fit each one again to evaluate it, and again to infer. A few
+    entries bound the memory (a panel's fitted models are small)."""
+
+    def __init__(self, size: int = 16) -> None:
+        self._items: OrderedDict[tuple[str, str, str], list[Any]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str]) -> list[Any] | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            return None
+
+    def put(self, key: tuple[str, str, str], value: list[Any]) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_FITS = _FitCache()
 
 
 def _fitted_for(fitted: dict[tuple[str, str], Any], s: SeriesArrays) -> Any:
