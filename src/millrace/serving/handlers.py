@@ -12,7 +12,13 @@ from typing import Any
 from millrace.exceptions import InvalidInputError
 from millrace.serving.auth import Caller
 from millrace.serving.inputs import from_columns, from_records, from_tensors
-from millrace.serving.models import ForecastModel, Prediction, ServedModel, TabularModel
+from millrace.serving.models import (
+    Forecast,
+    ForecastModel,
+    Prediction,
+    ServedModel,
+    TabularModel,
+)
 from millrace.serving.protocol import InferenceRequest, PredictRequest, SeedPredictRequest
 from millrace.serving.service import InferenceService, frame_from
 
@@ -41,7 +47,9 @@ async def infer(
     version: str | None = None,
 ) -> dict[str, Any]:
     """Open Inference Protocol v2. Tabular: one input tensor per column. Forecasting: the
-    time column and value columns as tensors, ``parameters.inference_length``."""
+    time column and value columns as tensors, ``parameters.inference_length``; out come
+    ``ts`` and ``value``, and ``lower_80``, ``upper_80``, ... when the model has
+    prediction intervals."""
     model = _found(state, service.versioned(caller, name, version, user_id))
     params = body.parameters or {}
     head = {"model_name": name, "model_version": model.version, "id": body.id}
@@ -64,6 +72,17 @@ async def infer(
         {"name": "ts", "datatype": "BYTES", "shape": [h], "data": forecast.times},
         {"name": "value", "datatype": "FP64", "shape": [h], "data": forecast.values},
     ]
+    for level, bounds in forecast.intervals.items():
+        outputs += [
+            {
+                "name": f"{side}_{level}",
+                "datatype": "FP64",
+                "shape": [h],
+                "parameters": {"level": level},
+                "data": data,
+            }
+            for side, data in zip(("lower", "upper"), bounds, strict=True)
+        ]
     return {**head, "outputs": outputs}
 
 
@@ -139,12 +158,23 @@ async def _forecast(
 ) -> dict[str, Any]:
     forecast = await service.forecast(model, frame_from(data), req.inference_length, req.index_col)
     _log(state, model, rows=len(forecast.values), _pred=forecast.values)
-    return {
+    out: dict[str, Any] = {
         "model": model.champion.model_id,
         "version": model.version,
         "predictions": [
             {"ts": t, "value": v} for t, v in zip(forecast.times, forecast.values, strict=True)
         ],
+    }
+    if forecast.intervals:
+        out["intervals"] = _intervals(forecast)
+    return out
+
+
+def _intervals(forecast: Forecast) -> dict[str, dict[str, list[float]]]:
+    """``{"80": {"lower": [...], "upper": [...]}, ...}``, a bound per prediction."""
+    return {
+        str(level): {"lower": lower, "upper": upper}
+        for level, (lower, upper) in forecast.intervals.items()
     }
 
 
@@ -156,7 +186,8 @@ async def seed_predict(
     user_id: str | None = None,
 ) -> dict[str, Any]:
     """Seed 000's forecasting endpoint: ``inference_length``, ``data`` and ``index_col`` in,
-    ``predictions: [{ts, value}]`` out. ``model`` may be left out when the caller has one
+    ``predictions: [{ts, value}]`` out, and ``intervals: {"80": {lower, upper}, ...}`` when
+    the model has prediction intervals. ``model`` may be left out when the caller has one
     forecasting model."""
     model = _found(
         state,

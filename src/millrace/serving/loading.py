@@ -9,12 +9,13 @@ feature encoder is the run's ``encoder.json``.
 
 Forecasting champions are a run's ``model/`` folder (state dicts loaded with
 ``weights_only=True``, Prophet's JSON, or a JSON spec), with the run's scaler and
-preprocess config.
+preprocess config; its ``intervals.json``, when it has one, gives prediction intervals.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from millrace.exceptions import InvalidInputError
+from millrace.ml.forecasting import intervals
 from millrace.ml.forecasting.models import MODELS, SeriesArrays, model_files
 from millrace.ml.forecasting.online import ForecastSpec
 from millrace.ml.registry import Champion, mlflow_client
@@ -32,6 +34,8 @@ from millrace.ml.tabular.persist import load_estimator
 from millrace.serving.models import ForecastModel, ServedModel, TabularModel
 
 __all__ = ["load_champion"]
+
+log = logging.getLogger("millrace.serving")
 
 
 def load_champion(tracking_uri: str, champion: Champion) -> ServedModel:
@@ -127,16 +131,38 @@ def _forecaster(client: Any, champion: Champion, tmp: Path, started: float) -> F
         params=params,
         files=files if refit else {},
         refit_per_request=refit,
+        intervals=_intervals(champion, files),
     )
 
 
+def _intervals(champion: Champion, files: dict[str, bytes]) -> intervals.Intervals | None:
+    """The saved prediction intervals; none for a model saved before they existed, or
+    (with a warning) for a file that does not parse: the forecasts are served either way."""
+    raw = files.get(intervals.FILE)
+    if raw is None:
+        return None
+    try:
+        return intervals.Intervals.from_json(raw)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.warning(
+            "%s v%s: %s unreadable, served without intervals: %s",
+            champion.name,
+            champion.version,
+            intervals.FILE,
+            exc,
+        )
+        return None
+
+
 def _training_series(prepared: dict[str, Any]) -> list[SeriesArrays] | None:
+    """The run's series with every row to fit on, test included: how the pipeline's
+    served (``final``) model was fitted, and how its ``infer`` restores it."""
     from millrace.pipelines.artifacts import Prepared
-    from millrace.pipelines.steps import series
+    from millrace.pipelines.steps import all_rows, series
 
     if not (Path(prepared["uri"]) / "series.npz").is_file():
         return None
-    return series(Prepared.model_validate(prepared))
+    return all_rows(series(Prepared.model_validate(prepared)))
 
 
 _EMPTY = SeriesArrays(

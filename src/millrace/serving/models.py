@@ -3,7 +3,8 @@
 ``TabularModel`` checks and encodes raw columns with the training-time ``FeatureEncoder``
 (the model's signature: which columns, numeric or categorical) and predicts a matrix.
 ``ForecastModel`` rebuilds a forecaster's inputs from history
-(``millrace.ml.forecasting.online``). Both are immutable once built, so a request that
+(``millrace.ml.forecasting.online``), with prediction intervals when the saved model has
+them (``millrace.ml.forecasting.intervals``). Both are immutable once built, so a request that
 took a reference keeps a consistent model even while a newer version goes live.
 """
 
@@ -19,11 +20,13 @@ import numpy as np
 import pandas as pd
 
 from millrace.exceptions import InvalidInputError
+from millrace.ml.forecasting.intervals import Intervals
 from millrace.ml.forecasting.models import MODELS, Forecaster
 from millrace.ml.forecasting.online import (
     ForecastSpec,
     forecast_history,
     history_frame,
+    history_target,
     online_series,
 )
 from millrace.ml.registry import Champion
@@ -45,6 +48,9 @@ class Prediction:
 class Forecast:
     times: list[str]
     values: list[float]
+    # Prediction intervals by level (percent): lower and upper bounds, a value per point.
+    # Empty for a model saved without intervals.
+    intervals: dict[int, tuple[list[float], list[float]]] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
@@ -168,6 +174,7 @@ class ForecastModel(_Served):
     params: dict[str, Any] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)  # what refitting restores from
     refit_per_request: bool = False
+    intervals: Intervals | None = None  # the saved model's ``intervals.json``, if any
     kind: ClassVar[str] = "forecasting"
 
     def __post_init__(self) -> None:
@@ -181,7 +188,19 @@ class ForecastModel(_Served):
             {"name": "ts", "datatype": "BYTES", "shape": [-1]},
             {"name": "value", "datatype": "FP64", "shape": [-1]},
         ]
+        for level in self.levels:
+            outputs += [
+                {"name": f"{side}_{level}", "datatype": "FP64", "shape": [-1]}
+                for side in ("lower", "upper")
+            ]
         return {"inputs": inputs, "outputs": outputs}
+
+    @property
+    def levels(self) -> list[int]:
+        """The interval levels (percent) a forecast carries; none without intervals."""
+        if self.intervals is None:
+            return []
+        return sorted(k for k, v in self.intervals.halfwidths.items() if v)
 
     def forecast(self, frame: pd.DataFrame, length: int | None, time_col: str | None) -> Forecast:
         spec = self.spec
@@ -198,7 +217,16 @@ class ForecastModel(_Served):
             assert self.forecaster is not None
             with self._lock:
                 times, values = forecast_history(self.forecaster, spec, history, h)
-        return Forecast([t.isoformat() for t in times], [float(v) for v in values])
+        bounds = {}
+        if self.intervals is not None:
+            # Scaled by the history sent, on its original scale: the widths are in units
+            # of the series' own step-to-step variation.
+            found = self.intervals.bounds(values, history_target(history, spec))
+            bounds = {
+                level: ([float(v) for v in lo], [float(v) for v in hi])
+                for level, (lo, hi) in sorted(found.items())
+            }
+        return Forecast([t.isoformat() for t in times], [float(v) for v in values], bounds)
 
 
 ServedModel = TabularModel | ForecastModel

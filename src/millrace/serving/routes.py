@@ -148,7 +148,9 @@ async def infer(
     version: str | None = None,
 ) -> Response:
     """Open Inference Protocol v2. Tabular: one input tensor per column. Forecasting: the
-    time column and value columns as tensors, ``parameters.inference_length``."""
+    time column and value columns as tensors, ``parameters.inference_length``; out come
+    ``ts`` and ``value``, and ``lower_80``, ``upper_80``, ... when the model has
+    prediction intervals."""
     state = request.scope.setdefault("state", {})
     return _json(await handlers.infer(service, caller, name, body, state, user_id, version))
 
@@ -177,7 +179,8 @@ async def seed_predict(
     user_id: UserId = None,
 ) -> Response:
     """Seed 000's forecasting endpoint: ``inference_length``, ``data`` and ``index_col`` in,
-    ``predictions: [{ts, value}]`` out. ``model`` may be left out when the caller has one
+    ``predictions: [{ts, value}]`` out, and ``intervals: {"80": {lower, upper}, ...}`` when
+    the model has prediction intervals. ``model`` may be left out when the caller has one
     forecasting model."""
     state = request.scope.setdefault("state", {})
     return _json(await handlers.seed_predict(service, caller, body, state, user_id))

@@ -26,6 +26,7 @@ DEFAULT_MODELS = (
     "ets",
     "theta",
     "arima",
+    "dot",
     "prophet",
     "gru",
     "lstm",
@@ -58,6 +59,7 @@ def import_libraries(models: Sequence[str]) -> None:
         "ets": "statsforecast.models",
         "theta": "statsforecast.models",
         "arima": "statsforecast.models",
+        "dot": "statsforecast.models",
     }
     for module in {wanted[m] for m in models if m in wanted}:
         importlib.import_module(module)

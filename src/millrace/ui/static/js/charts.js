@@ -1,5 +1,5 @@
-// Inline SVG charts: a horizontal bar chart and a multi-series line chart. Drawn here so
-// the UI needs no chart library and no CDN.
+// Inline SVG charts: a horizontal bar chart and a multi-series line chart (with shaded
+// bands, e.g. prediction intervals). Drawn here so the UI needs no chart library and no CDN.
 
 import { fmtNum, h, svg } from "./dom.js";
 
@@ -88,13 +88,24 @@ export function barChart(items, { title, threshold, format = fmtNum, max } = {})
 }
 
 // series: [{name, points: [{x: Date|number, y}], dashed}], drawn on one shared scale.
-export function lineChart(series, { title, yLabel, maxPoints = 1500 } = {}) {
+// bands: [{name, colour, opacity, points: [{x, lo, hi}]}], shaded between lo and hi under
+// the lines, in the order given (draw the widest first).
+export function lineChart(series, { title, yLabel, maxPoints = 1500, bands = [] } = {}) {
   const width = 900;
   const height = 340;
   const m = { l: 64, r: 16, t: 12, b: 40 };
   const drawn = series
     .map((s) => ({ ...s, points: thin(s.points.filter((p) => Number.isFinite(p.y)), maxPoints) }))
     .filter((s) => s.points.length > 0);
+  const shaded = bands
+    .map((b) => ({
+      ...b,
+      points: thin(
+        b.points.filter((p) => Number.isFinite(p.lo) && Number.isFinite(p.hi) && !Number.isNaN(+p.x)),
+        maxPoints,
+      ),
+    }))
+    .filter((b) => b.points.length > 0);
   const chart = svg("svg", {
     viewBox: `0 0 ${width} ${height}`,
     class: "chart line",
@@ -102,8 +113,14 @@ export function lineChart(series, { title, yLabel, maxPoints = 1500 } = {}) {
     "aria-label": title || "line chart",
   });
   if (drawn.length === 0) return h("p", { class: "muted" }, "No points to draw.");
-  const xs = drawn.flatMap((s) => s.points.map((p) => +p.x));
-  const ys = drawn.flatMap((s) => s.points.map((p) => p.y));
+  const xs = [
+    ...drawn.flatMap((s) => s.points.map((p) => +p.x)),
+    ...shaded.flatMap((b) => b.points.map((p) => +p.x)),
+  ];
+  const ys = [
+    ...drawn.flatMap((s) => s.points.map((p) => p.y)),
+    ...shaded.flatMap((b) => b.points.flatMap((p) => [p.lo, p.hi])),
+  ];
   const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
   const ticks = niceTicks(Math.min(...ys), Math.max(...ys), 5);
   const [y0, y1] = [ticks[0], ticks[ticks.length - 1]];
@@ -133,6 +150,24 @@ export function lineChart(series, { title, yLabel, maxPoints = 1500 } = {}) {
       ),
     );
   }
+  for (const b of shaded) {
+    // The upper edge left to right, then the lower edge back: one closed area.
+    const upper = b.points.map((p, j) => `${j ? "L" : "M"}${px(+p.x).toFixed(1)},${py(p.hi).toFixed(1)}`);
+    const lower = [...b.points].reverse().map((p) => `L${px(+p.x).toFixed(1)},${py(p.lo).toFixed(1)}`);
+    chart.append(
+      svg(
+        "path",
+        {
+          d: `${upper.join("")}${lower.join("")}Z`,
+          class: "band",
+          fill: b.colour || colour(0),
+          "fill-opacity": b.opacity ?? 0.2,
+          "data-band": b.name,
+        },
+        svg("title", {}, b.name),
+      ),
+    );
+  }
   drawn.forEach((s, i) => {
     const d = s.points.map((p, j) => `${j ? "L" : "M"}${px(+p.x).toFixed(1)},${py(p.y).toFixed(1)}`);
     chart.append(
@@ -155,6 +190,14 @@ export function lineChart(series, { title, yLabel, maxPoints = 1500 } = {}) {
         {},
         h("i", { style: `background:${s.colour || colour(i)}` }),
         s.name,
+      ),
+    ),
+    shaded.map((b) =>
+      h(
+        "span",
+        {},
+        h("i", { class: "band", style: `background:${b.colour || colour(0)};opacity:${b.opacity ?? 0.2}` }),
+        b.name,
       ),
     ),
   );

@@ -1,5 +1,6 @@
 // Forecasting runs: each `<dataset>-forecast` model's evaluation (every candidate on the
-// same validation and test windows) and its inference log drawn as actuals vs forecasts.
+// same validation and test windows) and its inference log drawn as actuals vs forecasts,
+// with the champion's prediction intervals shaded when its log lines carry them.
 // The run's attributes are read tolerantly: a run without an evaluation or a log still
 // shows what it has.
 
@@ -136,6 +137,31 @@ function parseLog(text, truncated) {
   return out;
 }
 
+// A log line's interval bounds by level: `lower_80`/`upper_80`, `lower_95`/`upper_95`, ...
+function bounds(record) {
+  const out = [];
+  for (const [key, lo] of Object.entries(record)) {
+    const level = /^lower_(\d+)$/.exec(key)?.[1];
+    const hi = level && record[`upper_${level}`];
+    if (typeof lo === "number" && typeof hi === "number") out.push([Number(level), lo, hi]);
+  }
+  return out;
+}
+
+// The bands of one model's points, widest level first (it is drawn underneath).
+function intervalBands(points, colourOf) {
+  const levels = [...new Set(points.flatMap((p) => p.bounds.map(([level]) => level)))].sort((a, b) => b - a);
+  return levels.map((level, i) => ({
+    level,
+    name: `${level}% interval`,
+    colour: colourOf,
+    opacity: levels.length > 1 && i === 0 ? 0.12 : 0.24,
+    points: points.flatMap((p) =>
+      p.bounds.filter(([l]) => l === level).map(([, lo, hi]) => ({ x: p.x, lo, hi })),
+    ),
+  }));
+}
+
 function forecastChart(records, champion, target) {
   const byModel = new Map();
   const actual = new Map();
@@ -144,7 +170,7 @@ function forecastChart(records, champion, target) {
     if (Number.isNaN(+t)) continue;
     const name = r.model || "forecast";
     if (!byModel.has(name)) byModel.set(name, []);
-    byModel.get(name).push({ x: t, y: r.prediction });
+    byModel.get(name).push({ x: t, y: r.prediction, bounds: bounds(r) });
     if (typeof r.actual === "number") actual.set(+t, r.actual);
   }
   const series = [];
@@ -156,26 +182,37 @@ function forecastChart(records, champion, target) {
       points: [...actual.entries()].sort((a, b) => a[0] - b[0]).map(([x, y]) => ({ x: new Date(x), y })),
     });
   }
-  [...byModel.entries()]
-    .sort(([a], [b]) => (a === champion ? -1 : b === champion ? 1 : a.localeCompare(b)))
-    .forEach(([name, points], i) => {
-      points.sort((a, b) => a.x - b.x);
-      series.push({
-        name: name === champion ? `${name} (champion)` : name,
-        colour: name === champion ? colour(0) : colour(i + 1),
-        dashed: name !== champion,
-        width: name === champion ? 2.6 : 1.4,
-        points,
-      });
+  const ordered = [...byModel.entries()].sort(([a], [b]) =>
+    a === champion ? -1 : b === champion ? 1 : a.localeCompare(b),
+  );
+  const colours = new Map();
+  ordered.forEach(([name, points], i) => {
+    points.sort((a, b) => a.x - b.x);
+    colours.set(name, name === champion ? colour(0) : colour(i + 1));
+    series.push({
+      name: name === champion ? `${name} (champion)` : name,
+      colour: colours.get(name),
+      dashed: name !== champion,
+      width: name === champion ? 2.6 : 1.4,
+      points,
     });
+  });
+  // One model's intervals only (several would hide each other): the champion's, else
+  // those of the first model whose lines carry bounds (the caption names it).
+  const withBounds = ordered.filter(([, points]) => points.some((p) => p.bounds.length));
+  const banded = withBounds.find(([name]) => name === champion) || withBounds[0];
+  const bands = banded ? intervalBands(banded[1], colours.get(banded[0])) : [];
   return card(
     "Actuals vs forecasts",
     h(
       "p",
       { class: "muted small" },
       `Every candidate's forecasts over the test window (${actual.size} points), which no fitting, scaling or selection saw. The champion is the solid coloured line.`,
+      bands.length
+        ? ` The shaded bands are ${banded[0] === champion ? "the champion's" : `${banded[0]}'s`} ${bands.map((b) => `${b.level}%`).reverse().join(" and ")} prediction intervals.`
+        : "",
     ),
-    lineChart(series, { yLabel: target || "value" }),
+    lineChart(series, { yLabel: target || "value", bands }),
   );
 }
 
