@@ -71,10 +71,11 @@ def test_unseen_category_and_missing_values_are_served_as_in_training(
 
 def test_forecasting_champion_answers_like_the_pipeline(served: ServedWorld) -> None:
     run = served.forecast
-    assert run.evaluation is not None
-    champion = run.evaluation.champion_of(run.trained)
+    assert run.evaluation is not None and run.evaluation.final is not None
+    # What is registered and served: the champion refitted on every row, with the
+    # prediction intervals of its CV errors.
     log = served.settings.home / "expected.jsonl"
-    steps.infer(run.prepared, champion, log, next_horizon=True)
+    steps.infer(run.prepared, run.evaluation.final, log, next_horizon=True)
     expected = [json.loads(line) for line in log.read_text().splitlines()]
     history = pd.read_csv(served.forecast_data)
     data = _records(history)
@@ -86,6 +87,12 @@ def test_forecasting_champion_answers_like_the_pipeline(served: ServedWorld) -> 
         np.testing.assert_allclose(
             [p["value"] for p in got], [e["prediction"] for e in expected], rtol=1e-9
         )
+        intervals = seed.json()["intervals"]
+        assert set(intervals) == {"80", "95"}
+        for level, bounds in intervals.items():
+            for side in ("lower", "upper"):
+                want = [e[f"{side}_{level}"] for e in expected]
+                np.testing.assert_allclose(bounds[side], want, rtol=1e-9)
         shorter = c.post("/api/v1/models/air/predict", json={"data": data, "inference_length": 2})
         assert [p["value"] for p in shorter.json()["predictions"]] == [p["value"] for p in got[:2]]
         oip = c.post(
@@ -117,6 +124,7 @@ def test_forecasting_champion_answers_like_the_pipeline(served: ServedWorld) -> 
         assert oip.status_code == 200, oip.text
         outputs = {o["name"]: o["data"] for o in oip.json()["outputs"]}
         assert outputs["ts"] == [p["ts"] for p in got]
+        assert outputs["lower_80"] == intervals["80"]["lower"]
         np.testing.assert_allclose(outputs["value"], [p["value"] for p in got], rtol=1e-12)
         too_long = c.post("/predict", json={"data": data, "inference_length": 7})
         assert too_long.status_code == 422
