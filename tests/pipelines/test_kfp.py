@@ -53,7 +53,7 @@ def test_compile_writes_a_pipeline_whose_components_call_millrace(tmp_path: Path
 def test_kfp_local_run_picks_the_same_champion_as_the_local_runner(tmp_path: Path) -> None:
     data = tmp_path / "air.csv"
     AirPassengersDF.rename(columns={"ds": "time"})[["time", "y"]].to_csv(data, index=False)
-    cfg = PreprocessConfig(target="y", horizon=6, input_seq_len=12)
+    cfg = PreprocessConfig(target="y", horizon=12, input_seq_len=12, folds=1)
     local_run = run_local(data, cfg, tmp_path / "work", name="air", models=MODELS)
     assert local_run.evaluation is not None
 
@@ -62,9 +62,9 @@ def test_kfp_local_run_picks_the_same_champion_as_the_local_runner(tmp_path: Pat
     )
     config = {k: v for k, v in asdict(cfg).items() if k != "exog"}
     task = build_pipeline(MODELS)(data_uri=str(data), config_json=json.dumps(config))
-    # The mean of the best baselines wins here: the KFP infer task must find the ensemble
-    # inside the evaluation artifact, where no candidate's model artifact holds it.
-    assert local_run.evaluation.champion == "ensemble"
+    # The mean of ETS, Theta and ARIMA wins here: the KFP infer task must find it inside
+    # the evaluation artifact, where no candidate's model artifact holds it.
+    assert local_run.evaluation.champion == "trio_mean"
     assert task.output == local_run.evaluation.champion
     evaluations = list((tmp_path / "kfp-root").rglob("evaluation/artifact.json"))
     assert len(evaluations) == 1

@@ -80,7 +80,7 @@ def infer_into(
     prepared = _read_prepared(prepared_path)
     evaluation = Evaluation.model_validate_json((Path(evaluation_path) / RECORD).read_text())
     champion = evaluation.champion_of(_candidates(model_paths))
-    if champion is evaluation.ensemble:
+    if any(champion is built for built in evaluation.built):
         # Saved inside the evaluation artifact, whose path differs from pod to pod.
         folder = Path(evaluation_path) / "evaluations" / prepared.config_hash / champion.name
         champion = champion.model_copy(update={"uri": str(folder)})
