@@ -42,8 +42,13 @@ def _panel(tmp_path: Path, test: bool = False) -> Path:
 def test_several_targets_share_one_network_and_are_scored_each(tmp_path: Path) -> None:
     data = tmp_path / "elborn.csv"
     _station("ElBorn", 900).to_csv(data, index=False)
-    cfg = PreprocessConfig(
-        target="down", extra_targets=("up",), exog=("rnti_count",), horizon=2, input_seq_len=8
+    cfg = PreprocessConfig(  # one CV window: the score below is the validation window's
+        target="down",
+        extra_targets=("up",),
+        exog=("rnti_count",),
+        horizon=2,
+        input_seq_len=8,
+        folds=1,
     )
     run = run_local(data, cfg, tmp_path / "w", name="lte", models=["naive", "theta", "gru"])
     assert not run.failed and run.evaluation is not None
@@ -142,8 +147,8 @@ def test_bad_panels_and_targets_get_clear_errors(tmp_path: Path) -> None:
     unnamed = good.copy()
     unnamed.loc[unnamed.index[5], "station"] = None
     _bad(tmp_path, unnamed, panel, "id column 'station' has empty values")
-    short = pd.concat([_station("ElBorn", 200), _station("LesCorts", 20)])
-    _bad(tmp_path, short, panel, r"has 20 points.*in series 'LesCorts'")
+    short = pd.concat([_station("ElBorn", 200), _station("LesCorts", 5)])
+    _bad(tmp_path, short, panel, r"has 5 points.*in series 'LesCorts'")
     repeated = pd.concat([good, _station("LesCorts", 1)])
     _bad(tmp_path, repeated, panel, r"duplicate timestamps.*in series 'LesCorts'")
     hourly = _station("LesCorts", 200)

@@ -54,8 +54,9 @@ def test_air_passengers_champion_is_chosen_on_validation(air: Path, tmp_path: Pa
     champion, naive = ev.candidates[ev.champion]["test"], ev.candidates["naive"]["test"]
     assert champion["mase"] < naive["mase"]
     assert set(champion) == {"mae", "rmse", "mse", "smape", "mase", "nrmse"}
-    # MASE against the seasonal naive's in-sample error (monthly: 12 months back).
-    train = pd.read_csv(air)["y"].to_numpy()[: run.prepared.train_end]
+    # MASE against the seasonal naive's in-sample error (monthly: 12 months back) on the
+    # rows the test window's model was fitted on: every row before it.
+    train = pd.read_csv(air)["y"].to_numpy()[: run.prepared.val_end]
     scale = np.mean(np.abs(train[12:] - train[:-12]))
     assert champion["mase"] == pytest.approx(champion["mae"] / scale)
     assert run.promotion is not None
@@ -63,7 +64,10 @@ def test_air_passengers_champion_is_chosen_on_validation(air: Path, tmp_path: Pa
     log = (tmp_path / "work" / "inference" / "air.jsonl").read_text().splitlines()
     assert len(log) == run.inferred > 0
     first = json.loads(log[0])
-    assert set(first) == {"ts", "prediction", "actual", "error", "model", "target"}
+    assert set(first) == {"ts", "prediction", "actual", "error", "model", "target"} | {
+        f"{side}_{level}" for side in ("lower", "upper") for level in (80, 95)
+    }
+    assert first["lower_95"] < first["lower_80"] < first["prediction"] < first["upper_80"]
 
 
 def test_lte_station_with_neural_models_and_test_file(tmp_path: Path) -> None:
@@ -161,7 +165,7 @@ GOOD = pd.DataFrame(
         (GOOD.iloc[::-1], "not in order"),
         (pd.concat([GOOD, GOOD.iloc[[5]]]).sort_values("time"), "duplicate timestamps"),
         (GOOD.drop(index=range(10, 200, 7)), "irregular time steps"),
-        (GOOD.head(40), "at least"),
+        (GOOD.head(35), "at least 36"),  # three horizons of 12
         (GOOD.assign(y=GOOD["y"].astype(object).where(GOOD.index != 7, "high")), "non-numeric"),
         (GOOD.assign(y=np.nan), "no numeric values"),
     ],

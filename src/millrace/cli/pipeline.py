@@ -31,7 +31,7 @@ def _work() -> Path:
 
 # runners.local.DEFAULT_MODELS, spelled out: importing the runners would load the model
 # libraries for every command's start-up. tests/pipelines/test_steps.py checks they agree.
-CANDIDATES = "naive,seasonal_naive,ets,theta,arima,prophet,gru,lstm,lightgbm"
+CANDIDATES = "naive,seasonal_naive,ets,theta,arima,dot,prophet,gru,lstm,lightgbm"
 
 
 def _targets(text: str) -> tuple[str, tuple[str, ...]]:

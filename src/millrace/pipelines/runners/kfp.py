@@ -64,6 +64,7 @@ def evaluate_op(
     ets: Input[Model] = None,
     theta: Input[Model] = None,
     arima: Input[Model] = None,
+    dot: Input[Model] = None,
     prophet: Input[Model] = None,
     gru: Input[Model] = None,
     lstm: Input[Model] = None,
@@ -72,7 +73,7 @@ def evaluate_op(
 ) -> str:
     from millrace.pipelines.runners.kfp_ops import evaluate_into
 
-    models = [naive, seasonal_naive, ets, theta, arima, prophet, gru, lstm, lightgbm]
+    models = [naive, seasonal_naive, ets, theta, arima, dot, prophet, gru, lstm, lightgbm]
     paths = [m.path if m else None for m in models]
     scores = evaluate_into(prepared.path, paths, evaluation.path, tracking_uri)
     for key, value in scores.items():
@@ -92,6 +93,7 @@ def infer_op(
     ets: Input[Model] = None,
     theta: Input[Model] = None,
     arima: Input[Model] = None,
+    dot: Input[Model] = None,
     prophet: Input[Model] = None,
     gru: Input[Model] = None,
     lstm: Input[Model] = None,
@@ -99,7 +101,7 @@ def infer_op(
 ) -> int:
     from millrace.pipelines.runners.kfp_ops import infer_into
 
-    models = [naive, seasonal_naive, ets, theta, arima, prophet, gru, lstm, lightgbm]
+    models = [naive, seasonal_naive, ets, theta, arima, dot, prophet, gru, lstm, lightgbm]
     return infer_into(
         prepared.path, evaluation.path, [m.path if m else None for m in models], forecasts.path
     )
