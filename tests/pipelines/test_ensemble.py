@@ -15,24 +15,28 @@ from millrace.pipelines import steps
 from millrace.pipelines.runners.local import run_local
 
 
-def test_the_mean_of_the_best_candidates_wins_on_validation(air: Path, tmp_path: Path) -> None:
+def test_a_built_combination_wins_and_is_served_like_any_champion(
+    air: Path, tmp_path: Path
+) -> None:
+    """The mean of ETS, Theta and ARIMA (``trio_mean``, built by evaluate from trained
+    candidates) wins a year ahead on the validation window; it is saved with its members,
+    registered in MLflow and served like a trained champion."""
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    # A year ahead, three CV windows: here the mean beats its members on every window.
-    cfg = PreprocessConfig(target="y", horizon=12, input_seq_len=12)
-    models = ["seasonal_naive", "ets", "arima"]
+    cfg = PreprocessConfig(target="y", horizon=12, input_seq_len=12, folds=1)
+    models = ["naive", "seasonal_naive", "ets", "theta", "arima"]
     run = run_local(air, cfg, tmp_path / "w", name="air", models=models, tracking_uri=tracking)
     evaluation = run.evaluation
-    assert evaluation is not None and evaluation.ensemble is not None
-    assert evaluation.champion == "ensemble"
-    ensemble = evaluation.candidates["ensemble"]
-    # Members are singles ranked on the CV windows (the test window chose nothing).
-    assert set(ensemble["members"]) <= set(models)
-    assert 2 <= len(ensemble["members"]) <= 3
+    assert evaluation is not None and evaluation.ensemble is None  # one CV window: no top-k
+    assert evaluation.champion == "trio_mean"
+    ensemble = evaluation.candidates["trio_mean"]
+    assert ensemble["members"] == ["ets", "theta", "arima"]
     assert ensemble["score"] == 1.0 and all(evaluation.candidates[m]["score"] > 1 for m in models)
+    built = evaluation.champion_of(run.trained)
+    assert built in evaluation.combinations
 
     # Saved and reloaded, it forecasts the mean of its members' forecasts.
     [s] = steps.series(run.prepared)
-    reloaded = steps.load_model(run.prepared, evaluation.ensemble, [s])
+    reloaded = steps.load_model(run.prepared, built, [s])
     members = [steps.load_model(run.prepared, t, [s]) for t in run.trained]
     by_name = {t.name: m for t, m in zip(run.trained, members, strict=True)}
     origin = run.prepared.val_end
@@ -40,13 +44,13 @@ def test_the_mean_of_the_best_candidates_wins_on_validation(air: Path, tmp_path:
     np.testing.assert_allclose(reloaded.forecast(s, origin, 12), expected)
 
     # Promoted and inferred like any champion: registered in MLflow with its members' files.
-    assert run.promotion is not None and run.promotion.champion == "ensemble"
+    assert run.promotion is not None and run.promotion.champion == "trio_mean"
     client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
     version = client.get_model_version_by_alias("millrace.forecast.air", "champion")
     files = {f.path for f in client.list_artifacts(version.run_id, "model")}
     assert {f"model/{m}" for m in ensemble["members"]} | {"model/spec.json"} <= files
     log = (tmp_path / "w" / "inference" / "air.jsonl").read_text()
-    assert log.count('"model": "ensemble"') == run.inferred > 0
+    assert log.count('"model": "trio_mean"') == run.inferred > 0
 
     # The inference server loads it from MLflow: restored from the training series where
     # it is at hand, else refitting its baselines per request; both forecast alike.

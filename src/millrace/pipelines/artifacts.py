@@ -53,7 +53,8 @@ class Evaluation(BaseModel):
     windows: dict[str, int]
     ensemble: Trained | None = None  # built by evaluate; in ``candidates`` as "ensemble"
     combinations: list[Trained] = []  # fixed combinations evaluate built (``stats_mean``)
-    # Choosing on CV windows the choice was not made on (None with one CV window).
+    # What the champion was chosen on ("on") and, with several CV windows, what choosing is
+    # worth on windows the choice was not made on (see scoring.honest_selection).
     selection: dict[str, Any] | None = None
     # The champion refitted on every row: what promote registers and serving loads.
     final: Trained | None = None

@@ -31,6 +31,7 @@ from millrace.ml.forecasting.intervals import scale_of as mase_scale
 from millrace.ml.forecasting.metrics import forecast_metrics, weighted_scores
 
 __all__ = [
+    "SELECT_ON",
     "Preds",
     "Windows",
     "backtest",
@@ -85,18 +86,20 @@ def backtest(
     most: int,
     seed: int = 0,
     budget_s: float | None = None,
-) -> dict[str, np.ndarray]:
+) -> tuple[dict[str, np.ndarray], list[Forecaster]]:
     """A fresh model fitted on each fold's training rows and its forecasts over that fold's
-    window, keyed ``fold<f>_<series index>``: what ``Windows`` scores for the fold. Fold 0
-    is the validation window; 1, 2, ... the earlier ones ``fold_splits`` makes."""
-    out = {}
+    window, keyed ``fold<f>_<series index>``: what ``Windows`` scores for the fold; and the
+    fitted models. Fold 0 is the validation window; 1, 2, ... the earlier ones
+    ``fold_splits`` makes."""
+    out, models = {}, []
     for f, fold in enumerate(folds):
         model = make()
         model.fit(fold, seed=seed, budget_s=budget_s)
+        models.append(model)
         for i, u in enumerate(fold):
             origins = _origins(u.train_end, u.val_end, h, most)
             out[f"fold{f}_{i}"] = np.concatenate([model.forecast(u, int(o), h) for o in origins])
-    return out
+    return out, models
 
 
 class Windows:
@@ -109,8 +112,9 @@ class Windows:
         h: int,
         most: int,
         folds: list[list[SeriesArrays]] | None = None,
+        metric: str = "weighted",
     ) -> None:
-        self.units, self.h, self.folds = units, h, folds or []
+        self.units, self.h, self.folds, self.metric = units, h, folds or [], metric
         # Per series, per window (validation, test, then each fold): where it starts and
         # ends, and where the rows its forecaster was fitted on end (MASE's scale).
         spans = [
@@ -214,16 +218,31 @@ class Windows:
         return {**out, "model_uri": uri}
 
 
-def selection_scores(validation: dict[str, list[list[dict[str, float]]]]) -> dict[str, float]:
-    """Seed 000's weighted score per series and window (normalised there, so scales
-    compare); per series the median over its windows, then the mean over the series: a
-    candidate must do well on every series, and one unusual window cannot decide."""
+SELECT_ON = ("weighted", "mase")
+
+
+def selection_scores(
+    validation: dict[str, list[list[dict[str, float]]]], metric: str = "weighted"
+) -> dict[str, float]:
+    """Per series and window, seed 000's weighted score (normalised there, so scales
+    compare) or MASE (scale-free already); per series the median over its windows, then
+    the mean over the series: a candidate must do well on every series, and one unusual
+    window cannot decide.
+
+    The weighted score divides each candidate's errors by the best candidate's on that
+    window. Over many series that ratio is heavy-tailed (where one candidate happens to hit
+    a short series almost exactly, every other one scores tens of times worse, its MSE
+    ratio hundreds), so a panel is chosen on MASE (``PreprocessConfig.select_on``)."""
     names = list(validation)
     per_series = []
     for i, windows in enumerate(validation[names[0]]):
-        scored = [
-            weighted_scores({c: validation[c][i][w] for c in names}) for w in range(len(windows))
-        ]
+        if metric == "mase":
+            scored = [{c: validation[c][i][w]["mase"] for c in names} for w in range(len(windows))]
+        else:
+            scored = [
+                weighted_scores({c: validation[c][i][w] for c in names})
+                for w in range(len(windows))
+            ]
         per_series.append({c: float(np.median([s[c] for s in scored])) for c in names})
     return {c: float(np.mean([s[c] for s in per_series])) for c in names}
 
@@ -240,7 +259,9 @@ def cv_scores(
     windows: Windows, preds: dict[str, Preds], parts: Sequence[int] | None = None
 ) -> dict[str, float]:
     """``selection_scores`` on the CV windows (all, or those at ``parts``)."""
-    return selection_scores({n: windows.validation(p, parts) for n, p in preds.items()})
+    return selection_scores(
+        {n: windows.validation(p, parts) for n, p in preds.items()}, windows.metric
+    )
 
 
 def ensemble_members(
@@ -256,7 +277,7 @@ def ensemble_members(
     }
     if not tried:
         return []
-    by_k = selection_scores(tried)
+    by_k = selection_scores(tried, windows.metric)
     return ranked[: int(min(by_k, key=by_k.__getitem__))]
 
 

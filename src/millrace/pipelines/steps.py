@@ -50,6 +50,7 @@ from millrace.ml.forecasting.models import (
 from millrace.pipelines.artifacts import Evaluation, Prepared, SeriesSplit, Trained
 from millrace.pipelines.promotion import promote, rollback
 from millrace.pipelines.scoring import (
+    SELECT_ON,
     Preds,
     Windows,
     backtest,
@@ -87,6 +88,10 @@ def _hash(cfg: PreprocessConfig, data: Path, test: Path | None) -> str:
 def preprocess(data: Path, cfg: PreprocessConfig, work: Path, test: Path | None = None) -> Prepared:
     if cfg.transform not in TRANSFORMS:
         raise InvalidInputError(f"unknown transform {cfg.transform!r}: use log1p or none")
+    if cfg.select_on not in (None, *SELECT_ON):
+        raise InvalidInputError(
+            f"select_on must be one of {', '.join(SELECT_ON)}, not {cfg.select_on!r}"
+        )
     if not 0 <= cfg.folds <= 10:
         raise InvalidInputError(
             f"folds must be between 1 and 10 (or 0: as the series' length allows), not {cfg.folds}"
@@ -226,7 +231,7 @@ def train(
     folds = _folds(prepared, s)
     per_fit = budget_s / (len(folds) + 1) if budget_s else None
     started = time.monotonic()
-    backtests = backtest(
+    backtests, fold_models = backtest(
         partial(_model, prepared, name),
         folds,
         prepared.config["horizon"],
@@ -235,6 +240,10 @@ def train(
         budget_s=per_fit,
     )
     model = _model(prepared, name)
+    if "specs" in fold_models[0].params:
+        # What the validation fold's search chose (statistical models): the refit
+        # re-estimates it on every row before the test window instead of searching again.
+        model.params["specs"] = fold_models[0].params["specs"]
     model.fit(refit_rows(s), seed=seed, budget_s=per_fit)
     elapsed = time.monotonic() - started
     out = work / "models" / prepared.config_hash / name
@@ -275,10 +284,17 @@ def unsuited(prepared: Prepared, name: str) -> str | None:
     Prophet models calendar seasonality (weekly, yearly, holidays) from dates; on monthly,
     quarterly and yearly series it was the worst fitted model of every benchmark here
     (test MASE 1.47 against AutoARIMA's 0.92 on the real series of forecast_series.py,
-    refitted) while costing the most per series. On daily and finer data it is kept.
+    refitted) while costing the most per series. GRU, LSTM and LightGBM, learning across
+    the panel with local scaling, never ranked above the statistical models on any M3
+    frequency (yearly, quarterly, monthly, other), on validation or test, at several times
+    their cost (benchmarks/forecast_m3.py). On daily and finer data all are kept.
     """
-    if name == "prophet" and prepared.step_seconds > _DAY:
+    if prepared.step_seconds <= _DAY:
+        return None
+    if name == "prophet":
         return "Prophet is for daily and finer data; on coarser series it never won here"
+    if MODELS.get(name) is not None and MODELS[name].windowed:
+        return f"{name} is for daily and finer data; on coarser series it never won here (M3)"
     return None
 
 
@@ -348,7 +364,13 @@ def evaluate(
     """
     units = series(prepared)
     cfg = prepared.config
-    windows = Windows(units, cfg["horizon"], cfg["max_eval_windows"], _folds(prepared, units)[1:])
+    windows = Windows(
+        units,
+        cfg["horizon"],
+        cfg["max_eval_windows"],
+        _folds(prepared, units)[1:],
+        metric=cfg.get("select_on") or ("mase" if prepared.series else "weighted"),
+    )
     fit_units = refit_rows(units)
     results: dict[str, dict[str, Any]] = {}
     models: dict[str, Forecaster] = {}
@@ -410,7 +432,7 @@ def evaluate(
         },
         ensemble=built[Ensemble.name][0] if Ensemble.name in built else None,
         combinations=[r for n, (r, _) in built.items() if n != Ensemble.name],
-        selection=honest_selection(windows, preds),
+        selection={"on": windows.metric, **(honest_selection(windows, preds) or {})},
         final=final,
     )
     write_text(out / "evaluation.json", evaluation.model_dump_json(indent=2))

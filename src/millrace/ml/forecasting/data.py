@@ -64,6 +64,10 @@ class PreprocessConfig:
     # Candidates that cannot win on this data sit out (``pipelines.steps.UNSUITED``), as
     # the benchmarks showed; False trains whatever is asked for.
     only_suited: bool = True
+    # What the champion is chosen on: "weighted" (seed 000's score), "mase", or None: the
+    # weighted score for one series (with its targets), MASE for a panel (see
+    # pipelines/scoring.selection_scores).
+    select_on: str | None = None
 
     @property
     def targets(self) -> tuple[str, ...]:

@@ -13,15 +13,9 @@ their spec in JSON.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import threading
-import warnings
-from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +31,15 @@ from millrace.ml.forecasting.base import (
     season_length,
 )
 from millrace.ml.forecasting.neural import GRU, LSTM
+from millrace.ml.forecasting.statistical import (
+    ARIMA,
+    ETS,
+    DynamicTheta,
+    Naive,
+    SeasonalNaive,
+    Theta,
+    fitted_for,
+)
 from millrace.ml.forecasting.trees import LightGBM
 
 __all__ = [
@@ -50,187 +53,7 @@ __all__ = [
     "season_length",
 ]
 
-_STATS_HISTORY = 3000  # statistical models see at most this many recent points
-
-# ARIMA's optimiser warns on every hard fit, from whichever thread trains it (where
-# catch_warnings cannot scope it); the evaluation judges the fit instead.
-warnings.filterwarnings("ignore", message="possible convergence problem", category=UserWarning)
-
-
-class Naive(Forecaster):
-    name = "naive"
-
-    def fit(self, data: Data, seed: int = 0, budget_s: float | None = None) -> None:
-        pass
-
-    def forecast(self, s: SeriesArrays, origin: int, h: int) -> np.ndarray:
-        return np.repeat(s.y[origin - 1], h)
-
-
-class SeasonalNaive(Forecaster):
-    name = "seasonal_naive"
-
-    def fit(self, data: Data, seed: int = 0, budget_s: float | None = None) -> None:
-        pass
-
-    def forecast(self, s: SeriesArrays, origin: int, h: int) -> np.ndarray:
-        m = s.season if s.season > 1 and origin >= s.season else 1
-        last = s.y[origin - m : origin]
-        return np.resize(last, h)
-
-
-class _StatsForecast(Forecaster):
-    """statsforecast models: fitted once per series on its training rows, then ``forward``
-    over the history before each origin (the fitted parameters, the latest state)."""
-
-    max_season: ClassVar[int] = 48
-
-    def _model(self, season: int) -> Any:
-        raise NotImplementedError
-
-    def fit(self, data: Data, seed: int = 0, budget_s: float | None = None) -> None:
-        units = as_units(data)
-        season = units[0].season if units[0].season <= self.max_season else 1
-        self.params.setdefault("season_length", season)
-        histories = [s.y[: s.train_end][-_STATS_HISTORY:] for s in units]
-        key = (self.name, json.dumps(self.params, sort_keys=True), _digest(histories))
-        fitted = _FITS.get(key)
-        if fitted is None:
-            fitted = _fit_many(lambda: self._model(self.params["season_length"]), histories)
-            _FITS.put(key, fitted)
-        self._fitted = {s.unit: f for s, f in zip(units, fitted, strict=True)}
-        self._histories = {s.unit: y for s, y in zip(units, histories, strict=True)}
-
-    def forecast(self, s: SeriesArrays, origin: int, h: int) -> np.ndarray:
-        fitted = _fitted_for(self._fitted, s)
-        history = s.y[:origin][-_STATS_HISTORY:]
-        if np.array_equal(history, self._histories.get(s.unit)):
-            # The very rows it was fitted on: its state already ends there.
-            return np.asarray(fitted.predict(h=h)["mean"], dtype=float)
-        return np.asarray(fitted.forward(y=history, h=h)["mean"], dtype=float)
-
-
-# Series from which a fit is spread over every core with statsforecast's own process
-# pool; below it the pool's start-up costs more than it saves.
-_PARALLEL_FROM = 64
-
-
-def _fit_many(make: Callable[[], Any], histories: list[np.ndarray]) -> list[Any]:
-    """One fitted model per history. A panel goes through ``StatsForecast`` (vectorised
-    over series, on every core, a series whose fit fails falls back to the naive model)."""
-    if len(histories) < _PARALLEL_FROM or (os.cpu_count() or 1) == 1:
-        return [make().fit(y=y) for y in histories]
-    from statsforecast import StatsForecast
-    from statsforecast.models import Naive as SFNaive
-
-    width = len(str(len(histories)))
-    frame = pd.DataFrame(
-        {
-            "unique_id": np.repeat(
-                [f"{i:0{width}d}" for i in range(len(histories))], [len(y) for y in histories]
-            ),
-            "ds": np.concatenate([np.arange(len(y)) for y in histories]),
-            "y": np.concatenate(histories),
-        }
-    )
-    sf = StatsForecast(models=[make()], freq=1, n_jobs=-1, fallback_model=SFNaive())
-    sf.fit(frame)
-    return list(sf.fitted_[:, 0])  # in the order of the sorted, zero-padded ids
-
-
-def _digest(histories: list[np.ndarray]) -> str:
-    h = hashlib.sha256()
-    for y in histories:
-        h.update(np.ascontiguousarray(y, dtype=float).tobytes())
-        h.update(b"|")
-    return h.hexdigest()
-
-
-class _FitCache:
-    """The last few statistical fits in this process, by model, params and data.
-
-    A fit is deterministic, and the statistical models restore by refitting: without this
-    the local runner would fit each one again to evaluate it, and again to infer. A few
-    entries bound the memory (a panel's fitted models are small)."""
-
-    def __init__(self, size: int = 16) -> None:
-        self._items: OrderedDict[tuple[str, str, str], list[Any]] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str, str]) -> list[Any] | None:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            return None
-
-    def put(self, key: tuple[str, str, str], value: list[Any]) -> None:
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
-_FITS = _FitCache()
-
-
-def _fitted_for(fitted: dict[tuple[str, str], Any], s: SeriesArrays) -> Any:
-    if s.unit in fitted:
-        return fitted[s.unit]
-    if len(fitted) == 1:  # one series served under another name (a request's history)
-        return next(iter(fitted.values()))
-    raise InvalidInputError(f"no model was fitted for series {s.key!r}, target {s.target!r}")
-
-
-class ETS(_StatsForecast):
-    name = "ets"
-    max_season = 24
-
-    def _model(self, season: int) -> Any:
-        from statsforecast.models import AutoETS
-
-        return AutoETS(season_length=season)
-
-
-class Theta(_StatsForecast):
-    name = "theta"
-
-    def _model(self, season: int) -> Any:
-        from statsforecast.models import AutoTheta
-
-        return AutoTheta(season_length=season)
-
-
-class DynamicTheta(_StatsForecast):
-    """Dynamic optimised Theta (Fiorucci et al., 2016): Theta with its drift and level
-    re-estimated as the series goes. Alone it beat AutoETS, AutoARIMA and AutoTheta on M3
-    (sMAPE 12.53 against 12.84, 13.63, 13.30), and it adds to any combination of them."""
-
-    name = "dot"
-
-    def _model(self, season: int) -> Any:
-        from statsforecast.models import DynamicOptimizedTheta
-
-        return DynamicOptimizedTheta(season_length=season)
-
-
-class ARIMA(_StatsForecast):
-    name = "arima"
-    max_season = 24  # long seasons make AutoARIMA search for minutes
-
-    def _model(self, season: int) -> Any:
-        from statsforecast.models import AutoARIMA
-
-        return AutoARIMA(
-            season_length=season,
-            max_p=3,
-            max_q=3,
-            max_P=1,
-            max_Q=1,
-            stepwise=True,
-            approximation=True,
-        )
+_STATS_HISTORY = 3000  # Prophet sees at most twice this many recent points
 
 
 class ProphetModel(Forecaster):
@@ -248,10 +71,10 @@ class ProphetModel(Forecaster):
 
     def forecast(self, s: SeriesArrays, origin: int, h: int) -> np.ndarray:
         future = pd.DataFrame({"ds": s.times[origin : origin + h]})
-        return np.asarray(_fitted_for(self._models, s).predict(future)["yhat"], dtype=float)
+        return np.asarray(fitted_for(self._models, s).predict(future)["yhat"], dtype=float)
 
     def components(self, s: SeriesArrays, start: int, end: int) -> pd.DataFrame:
-        return _fitted_for(self._models, s).predict(pd.DataFrame({"ds": s.times[start:end]}))
+        return fitted_for(self._models, s).predict(pd.DataFrame({"ds": s.times[start:end]}))
 
     def save(self) -> dict[str, bytes]:
         from prophet.serialize import model_to_json
