@@ -66,6 +66,21 @@ def run(
             "(0: as many as the series allow, up to 3; 1: validation only)"
         ),
     ] = 0,
+    select_on: Annotated[
+        str | None,
+        typer.Option(
+            help="weighted (seed 000's score) or mase; default: weighted for one series, "
+            "mase for a panel"
+        ),
+    ] = None,
+    all_candidates: Annotated[
+        bool,
+        typer.Option(
+            "--all-candidates",
+            help="Train every model asked for, even those that sit out on coarser-than-daily "
+            "data (Prophet, GRU, LSTM, LightGBM)",
+        ),
+    ] = False,
 ) -> None:
     """Preprocess, train every candidate in parallel, evaluate, promote and infer.
 
@@ -96,6 +111,8 @@ def run(
         exog=tuple(c for c in exog.split(",") if c),
         transform=transform,
         folds=folds,
+        select_on=select_on,
+        only_suited=not all_candidates,
     )
     states: dict[str, str] = {}
 
@@ -126,7 +143,7 @@ def run(
     table = Table(title=f"Candidates (champion: {result.evaluation.champion})")
     for col in (
         "model",
-        "score (val)",
+        "score (CV)",
         "val RMSE",
         "test RMSE",
         "test MAE",
@@ -154,6 +171,13 @@ def run(
     if n_series > 1:
         table.caption = f"errors: the mean over {n_series} series (target x id)"
     console.print(table)
+    selection = result.evaluation.selection or {}
+    if "mase" in selection:
+        console.print(
+            f"Chosen on {selection['on']}; choosing on CV windows it was not made on scored "
+            f"MASE {selection['mase']:.3f}, sMAPE {selection['smape']:.2f} "
+            f"(picks: {', '.join(selection['picks'])})."
+        )
     console.print(f"{result.inferred} forecasts appended to the inference log.")
 
 
