@@ -4,7 +4,7 @@ packages ship: monthly, quarterly, daily and hourly.
 Per series the last ``h`` points are the test (monthly 12, quarterly 8, daily 14, hourly 24);
 everything is fitted on the rest and forecasts ``h`` steps from the same origin, the end of
 the train part. Millrace runs its whole pipeline
-(``run_local``: preprocess, train every candidate, choose on validation, promote, infer);
+(``run_local``: preprocess, train every candidate, choose on CV windows, promote, infer);
 its champion is then loaded with ``steps.load_model`` and asked for the same ``h`` steps.
 AutoETS, AutoARIMA and AutoTheta (statsforecast) and Prophet run directly, with their own
 defaults and the frequency's season, in the same process; AutoARIMA alone searches
@@ -19,7 +19,7 @@ MASE is scaled by the in-sample seasonal-naive MAE of the train part; sMAPE is i
 Millrace is given the whole series with ``test_share`` set so its test window is exactly
 the last ``h`` points. Fitting, scaling and the choice of champion never see it.
 
-    .venv/bin/python benchmarks/forecast_series.py [--series air_passengers,...] [--folds 1]
+    .venv/bin/python benchmarks/forecast_series.py [--series air_passengers,...] [--folds 0]
         [--budget 20] [--models naive,seasonal_naive,ets,theta,arima,prophet,gru,lstm,lightgbm]
 """
 
@@ -201,7 +201,7 @@ def millrace(
     work: Path,
     models: list[str],
     budget: float | None,
-    folds: int = 1,
+    folds: int = 0,
 ) -> MillraceResult:
     h, _, input_seq_len = FREQUENCIES[spec.frequency]
     data = work / f"{spec.name}.csv"
@@ -220,7 +220,7 @@ def millrace(
         raise RuntimeError(f"{spec.name}: test window is {len(series) - prepared.val_end}, not {h}")
     assert run.evaluation is not None
     champion = run.evaluation.champion_of(run.trained)
-    [s] = steps.series(prepared)
+    [s] = steps.refit_rows(steps.series(prepared))  # fitted on every row before the test
     pred = np.asarray(steps.load_model(prepared, champion, [s]).forecast(s, prepared.val_end, h))
     test_mae = {n: float(c["test"]["mae"]) for n, c in run.evaluation.candidates.items()}
     # A test window of exactly h points is one origin in the evaluation: the same forecast.
@@ -235,7 +235,7 @@ def run_series(
     models: list[str],
     baselines: list[str],
     budget: float | None,
-    folds: int = 1,
+    folds: int = 0,
 ) -> dict[str, dict[str, float | str]]:
     series = spec.load()
     h, season, _ = FREQUENCIES[spec.frequency]
@@ -386,7 +386,10 @@ def main() -> None:
     )
     parser.add_argument("--baselines", default=",".join(BASELINES), help="direct baselines")
     parser.add_argument(
-        "--folds", type=int, default=1, help="Millrace backtest folds for choosing (1: validation)"
+        "--folds",
+        type=int,
+        default=0,
+        help="Millrace CV windows for choosing (0: as the series allow, the default)",
     )
     args = parser.parse_args()
     names = [n for n in args.series.split(",") if n]
