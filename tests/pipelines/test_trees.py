@@ -20,7 +20,8 @@ from tests.pipelines.conftest import write_lte_panel
 def test_lightgbm_trains_saves_as_text_and_forecasts_the_same_when_served(
     air: Path, tmp_path: Path
 ) -> None:
-    cfg = PreprocessConfig(target="y", horizon=6, input_seq_len=12)
+    # Monthly data: LightGBM sits out by default (steps.unsuited); asked for here.
+    cfg = PreprocessConfig(target="y", horizon=6, input_seq_len=12, only_suited=False)
     run = run_local(air, cfg, tmp_path / "w", name="air", models=["naive", "lightgbm"])
     assert not run.failed and run.evaluation is not None
     trained = next(t for t in run.trained if t.name == "lightgbm")

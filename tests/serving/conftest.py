@@ -66,8 +66,14 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Prepared, 
     work = tmp_path_factory.mktemp("online")
     data = work / "air.csv"
     air_with_exog().to_csv(data, index=False)
-    cfg = PreprocessConfig(
-        target="y", exog=("promo",), horizon=6, input_seq_len=12, lags=2, test_share=0.1
+    cfg = PreprocessConfig(  # monthly: the GRU is asked for though it sits out by default
+        target="y",
+        exog=("promo",),
+        horizon=6,
+        input_seq_len=12,
+        lags=2,
+        test_share=0.1,
+        only_suited=False,
     )
     return data, steps.preprocess(data, cfg, work), work
 
@@ -162,7 +168,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedWorld]:
     air_with_exog().to_csv(data, index=False)
     forecast = run_local(
         data,
-        PreprocessConfig(target="y", exog=("promo",), horizon=6, input_seq_len=12, lags=2),
+        PreprocessConfig(
+            target="y", exog=("promo",), horizon=6, input_seq_len=12, lags=2, only_suited=False
+        ),
         home / "pipeline",
         name="air",
         models=["gru"],

@@ -58,7 +58,7 @@ def package(run: PipelineRun) -> list[tuple[str, io.BytesIO]]:
     assert run.evaluation is not None
     prepared = run.prepared
     champion = run.evaluation.champion_of(run.trained)
-    charted = [*run.trained, run.evaluation.ensemble] if run.evaluation.ensemble else run.trained
+    charted = [*run.trained, *run.evaluation.built]
     files: dict[str, bytes] = {
         "prepared.json": prepared.model_dump_json(exclude={"skipped"}).encode(),
         "series.npz": (Path(prepared.uri) / "series.npz").read_bytes(),
