@@ -13,6 +13,7 @@ the HTTP boundary raises ``HTTPException``.
     ├── InvalidInputError      bad request content: ids, CSVs, zips       422
     │   └── PayloadTooLargeError  over a configured size limit           413
     └── BackendUnavailableError  DB, storage or event bus is down         503
+        └── NotReadyError         still starting up; retry (Retry-After)   503
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ __all__ = [
     "InvalidInputError",
     "MillraceError",
     "NotFoundError",
+    "NotReadyError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "response_headers",
 ]
 
 
@@ -81,3 +84,23 @@ class PayloadTooLargeError(InvalidInputError):
 class BackendUnavailableError(MillraceError):
     status_code = 503
     title = "Backend unavailable"
+
+
+class NotReadyError(BackendUnavailableError):
+    """Still starting up (a server loading its models): the same request works shortly,
+    so the answer says when to retry, as ``Retry-After`` and ``retry_after_s``."""
+
+    title = "Not ready"
+
+    def __init__(self, detail: str, retry_after_s: int = 2, **extra: Any) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s, **extra)
+        self.retry_after_s = retry_after_s
+
+
+def response_headers(exc: MillraceError) -> dict[str, str] | None:
+    """The HTTP headers an error's answer carries beside its problem document."""
+    if isinstance(exc, AuthError):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, NotReadyError):
+        return {"Retry-After": str(exc.retry_after_s)}
+    return None

@@ -84,7 +84,8 @@ def _register(world: ServedWorld, prep: Prepared, owner: str, model_id: str, fol
 def _wait_served(client: httpx.Client, model_id: str) -> None:
     deadline = time.monotonic() + 60
     while (r := client.get(f"/v2/models/{model_id}")).status_code != 200:
-        assert r.status_code == 404, r.text  # not yet seen; anything else is a failure
+        # Not yet seen, or being loaded; anything else is a failure.
+        assert r.status_code == 404 or r.json()["title"] == "Not ready", r.text
         assert time.monotonic() < deadline, f"{model_id} was never served"
         time.sleep(0.1)
 

@@ -17,7 +17,9 @@ from tests.serving.conftest import ServedWorld, air_with_exog
 def _first_attempt(client: httpx.Client, model: str) -> httpx.Response:
     """The model's status once the registry watcher has tried to load the new champion."""
     deadline = time.monotonic() + 30
-    while (r := client.get(f"/v2/models/{model}")).status_code == 404:
+    while (r := client.get(f"/v2/models/{model}")).status_code == 404 or (
+        r.status_code == 503 and r.json()["title"] == "Not ready"  # still loading it
+    ):
         assert time.monotonic() < deadline, "the watcher never tried the new champion"
         time.sleep(0.1)
     return r

@@ -31,7 +31,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from millrace.exceptions import AuthError, MillraceError, PayloadTooLargeError
+from millrace.exceptions import MillraceError, PayloadTooLargeError, response_headers
 from millrace.serving import handlers
 from millrace.serving.auth import Caller, TokenCache
 from millrace.serving.protocol import InferenceRequest, PredictRequest, SeedPredictRequest
@@ -102,9 +102,13 @@ class FastPath:
         except _ClientGone:
             return
         except MillraceError as exc:
-            extra = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else None
             response = problem(
-                exc.status_code, exc.title, exc.detail, scope["path"], extra, **exc.extra
+                exc.status_code,
+                exc.title,
+                exc.detail,
+                scope["path"],
+                response_headers(exc),
+                **exc.extra,
             )
         except ValidationError as exc:
             response = _invalid(exc, scope["path"])

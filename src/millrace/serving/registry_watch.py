@@ -54,6 +54,14 @@ class ModelStore:
     def __init__(self) -> None:
         self._by_key: dict[tuple[str, str], ServedModel] = {}
         self.failures: dict[str, LoadFailure] = {}
+        # Until the first pass over the registry is done, any model may be on its way;
+        # after it, ``loading`` holds the (owner, model id) pairs whose champion is being
+        # loaded for the first time. Both make a request a 503 "retry shortly", not a 404.
+        self.first_pass_done = False
+        self.loading: frozenset[tuple[str, str]] = frozenset()
+
+    def is_loading(self, owner: str, model_id: str) -> bool:
+        return not self.first_pass_done or (owner, model_id) in self.loading
 
     def get(self, owner: str, model_id: str) -> ServedModel | None:
         return self._by_key.get((owner, model_id))
@@ -121,9 +129,16 @@ class RegistryWatcher:
         self.metrics.registry_polls.labels("ok").inc()
         self.last_error = None
         live = self.store.live_versions()
-        for champion in champions:
-            if live.get(champion.name) != champion.version:
+        due = [c for c in champions if live.get(c.name) != c.version]
+        self.store.loading = frozenset(  # new models only: a swap keeps serving the old
+            (c.owner, c.model_id) for c in due if c.name not in live
+        )
+        try:
+            for champion in due:
                 self._load(champion)
+                self.store.loading -= {(champion.owner, champion.model_id)}
+        finally:
+            self.store.loading = frozenset()
         wanted = {c.name for c in champions}
         for name in set(live) - wanted:
             gone = self.store.retire(name)
@@ -170,6 +185,7 @@ class RegistryWatcher:
     def run(self) -> None:
         while not self._stop.is_set():
             self.sync()
+            self.store.first_pass_done = True
             self.synced.set()
             self._stop.wait(self.interval_s)
 

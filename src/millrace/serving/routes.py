@@ -24,7 +24,7 @@ from millrace.serving.protocol import (
     PredictRequest,
     SeedPredictRequest,
 )
-from millrace.serving.service import InferenceService
+from millrace.serving.service import RETRY_AFTER_S, InferenceService
 
 __all__ = ["probes", "router"]
 
@@ -75,7 +75,9 @@ async def ready(request: Request) -> JSONResponse:
     body = {"ready": ok, "models": len(request.app.state.store.live_versions())}
     if watcher.last_error:
         body["registry_error"] = watcher.last_error
-    return JSONResponse(body, status_code=200 if ok else 503)
+    if ok:
+        return JSONResponse(body)
+    return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 @probes.get("/v2", tags=["v2"])

@@ -13,14 +13,21 @@ from typing import Any
 import pandas as pd
 from starlette.concurrency import run_in_threadpool
 
-from millrace.exceptions import BackendUnavailableError, InvalidInputError, NotFoundError
+from millrace.exceptions import (
+    BackendUnavailableError,
+    InvalidInputError,
+    NotFoundError,
+    NotReadyError,
+)
 from millrace.serving.auth import Caller
 from millrace.serving.batching import Batcher
 from millrace.serving.inputs import Columns
 from millrace.serving.models import Forecast, ForecastModel, Prediction, ServedModel, TabularModel
 from millrace.serving.registry_watch import ModelStore
 
-__all__ = ["InferenceService", "frame_from"]
+__all__ = ["RETRY_AFTER_S", "InferenceService", "frame_from"]
+
+RETRY_AFTER_S = 2  # loading one champion takes about a second; a few load side by side
 
 
 @dataclass
@@ -37,6 +44,12 @@ class InferenceService:
         if failed is not None:
             raise BackendUnavailableError(
                 f"model {model_id!r} v{failed.version} could not be loaded: {failed.error}"
+            )
+        if self.store.is_loading(owner, model_id):
+            raise NotReadyError(
+                f"the inference server is still loading champions ({model_id!r} may be one "
+                f"of them); retry in {RETRY_AFTER_S} s",
+                retry_after_s=RETRY_AFTER_S,
             )
         raise NotFoundError(f"model {model_id!r} not found (or it has no champion yet)")
 
@@ -58,6 +71,11 @@ class InferenceService:
         ]
         if len(mine) == 1:
             return mine[0]
+        if not mine and not self.store.first_pass_done:
+            raise NotReadyError(
+                f"the inference server is still loading champions; retry in {RETRY_AFTER_S} s",
+                retry_after_s=RETRY_AFTER_S,
+            )
         if not mine:
             raise NotFoundError("you have no forecasting model with a champion")
         ids = ", ".join(m.champion.model_id for m in mine)

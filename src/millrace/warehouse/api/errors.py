@@ -12,7 +12,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 
-from millrace.exceptions import AuthError, MillraceError
+from millrace.exceptions import MillraceError, response_headers
 
 __all__ = ["allowed_methods", "install_error_handlers", "problem"]
 
@@ -45,9 +45,13 @@ def problem(
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(MillraceError)
     async def _domain(request: Request, exc: MillraceError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else None
         return problem(
-            exc.status_code, exc.title, exc.detail, request.url.path, headers, **exc.extra
+            exc.status_code,
+            exc.title,
+            exc.detail,
+            request.url.path,
+            response_headers(exc),
+            **exc.extra,
         )
 
     @app.exception_handler(RequestValidationError)
