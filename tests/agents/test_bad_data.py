@@ -26,6 +26,21 @@ def test_missing_target_column_asks_for_input(world: World) -> None:
     assert "'outcome' is not in the dataset" in (journey.reason or "")
 
 
+def test_a_wide_table_lists_its_columns_cut_short_and_guesses_the_case(world: World) -> None:
+    """The real target sat 31st in a table of 40 and was named with a capital letter."""
+    frame = diabetes_frame()
+    for i in range(28):
+        frame[f"extra_{i:02d}"] = np.arange(len(frame)) % (i + 2)
+    frame = frame.rename(columns={"high_risk": "diagnosis"})
+    first = [c for c in frame.columns if c != "diagnosis"][:30]
+    frame = frame[[*first, "diagnosis", "extra_27"]]
+    journey = world.drive(world.upload(frame, target_column="Diagnosis"))
+    assert journey.state == "needs_input"
+    reason = journey.reason or ""
+    assert "'Diagnosis' is not in the dataset; did you mean 'diagnosis'?" in reason
+    assert reason.endswith(", ... and 2 more)"), reason  # 32 columns, 30 listed
+
+
 def test_single_class_target_fails_clearly(world: World) -> None:
     frame = diabetes_frame().assign(high_risk=1)
     journey = world.drive(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from millrace.exceptions import InvalidInputError
+from millrace.ml.column_names import listed, not_found
 from millrace.warehouse.assets import get_asset, get_version
 from millrace.warehouse.context import Warehouse
 from millrace.warehouse.db import session_scope
@@ -76,15 +77,12 @@ def check_spec(
     """The first reason the journey cannot start, or None. Never guesses the target."""
     columns = [str(c) for c in frame.columns]
     if not target:
-        return SpecProblem(f"choose a target column (one of: {', '.join(columns[:30])})", True)
+        return SpecProblem(f"choose a target column (one of: {listed(columns)})", True)
     if target not in columns:
-        return SpecProblem(
-            f"target column {target!r} is not in the dataset (columns: {', '.join(columns[:30])})",
-            True,
-        )
+        return SpecProblem(not_found("target column", [target], columns), True)
     missing = [c for c in sensitive if c not in columns]
     if missing:
-        return SpecProblem(f"sensitive column(s) not in the dataset: {', '.join(missing)}", True)
+        return SpecProblem(not_found("sensitive column", missing, columns), True)
     if task is None:
         return SpecProblem(
             "confirm the task type (classification, regression or forecasting)", True
