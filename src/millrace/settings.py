@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     zip_max_total_bytes: int = Field(default=20 * GiB, gt=0)
     zip_max_ratio: float = Field(default=200.0, gt=1)
     upload_chunk_bytes: int = Field(default=1024 * 1024, gt=0)
+    fairness_min_group_size: int = Field(
+        default=30,
+        ge=1,
+        description="Bias reports show smaller groups but never flag them (nor compare "
+        "against a smaller reference group): a few rows can swing any rate.",
+    )
 
     # Retention: how long `millrace gc` keeps what would otherwise pile up forever.
     retention_outbox_days: float = Field(

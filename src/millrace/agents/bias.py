@@ -33,7 +33,15 @@ def handle(message: Message, ctx: HandlerContext) -> None:
         raise Reject("the bias trigger names no target column or task type")
     try:
         frame = load_frame(ctx.warehouse, p["user_id"], p["dataset_id"], version)
-        report = build_bias_report(frame, target, task, list(p.get("sensitive_columns") or []))
+        report = build_bias_report(
+            frame,
+            target,
+            task,
+            list(p.get("sensitive_columns") or []),
+            favorable_label=p.get("favorable_label"),
+            privileged_groups=p.get("privileged_groups"),
+            min_group_size=ctx.warehouse.settings.fairness_min_group_size,
+        )
     except (InvalidInputError, KeyError, ValueError) as exc:
         raise Reject(f"cannot profile the dataset: {exc}") from exc
     html = render_bias_html(report, f"Bias report: {p['dataset_id']} v{version}")

@@ -32,8 +32,11 @@ def handle(message: Message, ctx: HandlerContext) -> None:
             "task_type": p.get("task_type"),
             "sensitive_columns": p.get("sensitive_columns") or [],
             "time_budget_s": p.get("time_budget_s"),
+            "favorable_label": p.get("favorable_label"),
+            "privileged_groups": p.get("privileged_groups"),
+            "metric": p.get("metric"),
         }
-        hints = JourneyHints(**{k: v for k, v in given.items() if v not in (None, [])})
+        hints = JourneyHints(**{k: v for k, v in given.items() if v not in (None, [], {})})
         configure_journey(
             wh,
             owner_id=p["user_id"],

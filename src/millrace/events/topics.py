@@ -87,6 +87,9 @@ class _JourneyHints(BaseModel):
     task_type: str | None = None
     sensitive_columns: list[str] | None = None
     time_budget_s: float | None = None
+    favorable_label: str | None = None  # the bias report's favourable outcome
+    privileged_groups: dict[str, str] | None = None  # its reference group per attribute
+    metric: str | None = None  # the AutoML metric the user asked for
 
 
 class DatasetUploaded(EventPayload, _JourneyHints):

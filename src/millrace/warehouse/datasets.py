@@ -1,8 +1,9 @@
 """Dataset uploads: files or a zipped folder become a new dataset version.
 
-Journey hints (target column, task type, sensitive columns, time budget) are optional at
-upload time; they ride along in the version's attributes and in ``dataset.uploaded`` so the
-core agent can start at once, or wait in ``needs_input`` when they are missing.
+Journey hints (target column, task type, sensitive columns, time budget, the favourable
+label and privileged groups of the bias report, the AutoML metric) are optional at upload
+time; they ride along in the version's attributes and in ``dataset.uploaded`` so the core
+agent can start at once, or wait in ``needs_input`` when they are missing.
 """
 
 from __future__ import annotations
@@ -29,11 +30,29 @@ _TASKS = {"classification", "regression", "forecasting"}
 MAX_TIME_BUDGET_S = 12 * 3600
 
 
+def _label_text(value: Any) -> Any:
+    """Labels and group names compare as text (``1``, ``1.0`` and ``"1"`` are one label),
+    as the bias report reads them; JSON numbers and booleans become that text here."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
 class JourneyHints(BaseModel):
     target_column: str | None = None
     task_type: str | None = None
     sensitive_columns: list[str] = Field(default_factory=list)
     time_budget_s: float | None = Field(default=None, gt=0, le=MAX_TIME_BUDGET_S)
+    # The target value that is the favourable outcome (a loan granted, no recidivism).
+    favorable_label: str | None = Field(default=None, min_length=1, max_length=256)
+    # The reference group per sensitive attribute, e.g. {"sex": "Male"}.
+    privileged_groups: dict[str, str] = Field(default_factory=dict)
+    # The AutoML metric; the AutoML agent checks the name against the task.
+    metric: str | None = Field(default=None, min_length=1, max_length=64)
 
     @field_validator("task_type")
     @classmethod
@@ -41,6 +60,27 @@ class JourneyHints(BaseModel):
         if value is not None and value not in _TASKS:
             raise ValueError(f"task_type must be one of {sorted(_TASKS)}")
         return value
+
+    @field_validator("favorable_label", mode="before")
+    @classmethod
+    def _label(cls, value: Any) -> Any:
+        return _label_text(value)
+
+    @field_validator("privileged_groups", mode="before")
+    @classmethod
+    def _groups(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, dict):
+            return {k: _label_text(v) for k, v in value.items()}
+        return value
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("metric must not be blank")
+        return value.strip() if value is not None else None
 
 
 def upload_dataset(
@@ -67,6 +107,9 @@ def upload_dataset(
             task_type=hints.task_type,
             sensitive_columns=hints.sensitive_columns or None,
             time_budget_s=hints.time_budget_s,
+            favorable_label=hints.favorable_label,
+            privileged_groups=hints.privileged_groups or None,
+            metric=hints.metric,
         )
         return payload, f"datasets/{asset.owner_id}/{asset.asset_id}/{version.version}"
 

@@ -6,7 +6,10 @@ the same verdict: start, wait for input (and say what is missing), or fail (and 
 
 from __future__ import annotations
 
+import pandas as pd
+
 from millrace.exceptions import InvalidInputError
+from millrace.ml.fairness.metrics import check_fairness_hints
 from millrace.ml.tabular.data import check_spec, infer_task, load_frame
 from millrace.warehouse import journeys
 from millrace.warehouse.assets import get_asset, get_version
@@ -16,6 +19,19 @@ from millrace.warehouse.db import session_scope
 from millrace.warehouse.models import AssetKind, Journey, JourneyState
 
 __all__ = ["configure_journey"]
+
+
+def _fairness_problem(frame: pd.DataFrame, journey: Journey) -> str | None:
+    if journey.task_type == "forecasting" or journey.target_column is None:
+        return None
+    return check_fairness_hints(
+        frame,
+        journey.target_column,
+        journey.task_type or "classification",
+        list(journey.sensitive_columns),
+        journey.favorable_label,
+        journey.privileged_groups,
+    )
 
 
 def configure_journey(
@@ -59,8 +75,11 @@ def configure_journey(
         problem = check_spec(
             frame, journey.target_column, journey.task_type, list(journey.sensitive_columns)
         )
-        if problem is None:
+        unfit = None if problem is not None else _fairness_problem(frame, journey)
+        if problem is None and unfit is None:
             journeys.start(session, journey)
+        elif problem is None:
+            journey.reason = unfit  # a hint the data lacks: the user can PATCH it
         elif problem.needs_input:
             journey.reason = problem.message
         else:

@@ -120,6 +120,9 @@ def new_journey(
         task_type=hints.task_type,
         sensitive_columns=list(hints.sensitive_columns),
         time_budget_s=hints.time_budget_s or DEFAULT_BUDGET_S,
+        favorable_label=hints.favorable_label,
+        privileged_groups=dict(hints.privileged_groups) or None,
+        metric=hints.metric,
         steps={s: {"state": "pending"} for s in STEPS},
     )
     session.add(journey)
@@ -140,6 +143,12 @@ def set_spec(journey: Journey, hints: JourneyHints, *, inferred_task: str | None
         journey.sensitive_columns = list(hints.sensitive_columns)
     if "time_budget_s" in fields and hints.time_budget_s:
         journey.time_budget_s = hints.time_budget_s
+    if "favorable_label" in fields:
+        journey.favorable_label = hints.favorable_label
+    if "privileged_groups" in fields:
+        journey.privileged_groups = dict(hints.privileged_groups) or None
+    if "metric" in fields:
+        journey.metric = hints.metric
     if journey.task_type is None and inferred_task is not None:
         journey.task_type, journey.task_type_inferred = inferred_task, True
     journey.updated_at = utcnow()
@@ -196,6 +205,9 @@ def _emit_trigger(session: Session, journey: Journey, step: str) -> None:
         "task_type": journey.task_type,
         "sensitive_columns": journey.sensitive_columns,
         "time_budget_s": journey.time_budget_s,
+        "favorable_label": journey.favorable_label,
+        "privileged_groups": journey.privileged_groups,
+        "metric": journey.metric,
     }
     if step == "bias":
         add_event(session, BiasTrigger(**common, **hints), subject=_subject(journey))

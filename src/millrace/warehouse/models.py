@@ -269,6 +269,11 @@ class Journey(Base):
     task_type_inferred: Mapped[bool] = mapped_column(Boolean, default=False)
     sensitive_columns: Mapped[list[Any]] = mapped_column(JSON, default=list)
     time_budget_s: Mapped[float] = mapped_column(default=60.0)
+    # What the bias report counts as the favourable outcome, its reference group per
+    # sensitive attribute, and the AutoML metric; None: the report says what it assumed.
+    favorable_label: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    privileged_groups: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    metric: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     failed_step: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # Per step: state, started_at, finished_at, error and links to its outputs.

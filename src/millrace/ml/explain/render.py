@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from millrace.ml.explain.explain import Explanation
+from millrace.ml.fairness.report import fairness_sections
 from millrace.ml.html import bar_chart, figure_png, new_figure, page, paragraph, table
 
 __all__ = ["render_reports"]
@@ -34,28 +35,11 @@ def _beeswarm(exp: Explanation, top: list[str]) -> str:
 
 def _model_fairness(report: dict[str, Any] | None) -> list[str]:
     """The model's fairness on the held-out split, if sensitive columns were given."""
-    if not report:
+    if not report or "min_group_size" not in report:  # none, or from before issue 17
         return []
-    rows = [
-        {"attribute": column, "group": group, **stats}
-        for column, entry in report["attributes"].items()
-        for group, stats in entry["groups"].items()
-    ]
-    gaps = [
-        {
-            "attribute": column,
-            "disparate_impact_ratio": entry["disparate_impact_ratio"],
-            "equal_opportunity_difference": entry.get("equal_opportunity_difference"),
-            "average_odds_difference": entry.get("average_odds_difference"),
-            "flags": "; ".join(entry["flags"]),
-        }
-        for column, entry in report["attributes"].items()
-    ]
     return [
         "<h2>Fairness of the model's predictions (held-out split)</h2>",
-        paragraph(f"Favourable outcome: {report['favourable_outcome']}."),
-        table(gaps),
-        table(rows),
+        *fairness_sections(report),
     ]
 
 

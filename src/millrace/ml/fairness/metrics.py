@@ -1,69 +1,127 @@
-"""Fairness metrics per sensitive attribute and group, computed with Fairlearn.
+"""Fairness per sensitive attribute: per-group rates, comparisons and verdicts.
 
-On data alone (no model yet), the "prediction" is the label itself: selection rate is the
-share of favourable labels per group, and disparate impact / statistical parity compare
-those shares. Once a model exists, its predictions add equal opportunity (TPR gap) and
-average odds (mean of TPR and FPR gaps).
+On data alone (no model yet) the "prediction" is the label itself: the selection rate is
+the share of favourable labels per group. With a model's predictions the report adds
+true and false positive rates, equal opportunity and average odds (AIF360's names, signs
+and definitions, see rates.py). Numbers keep full precision; only texts round.
 
-The favourable outcome is label 1/True for binary labels, the minority class otherwise,
-and "above the median" for a regression target; the report says which was used.
+A verdict needs a reference group and a big enough sample: comparisons are made against
+the reference group, and a group under ``min_group_size`` rows (or a reference under it)
+is reported but never flagged, since a handful of rows can swing any rate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import (
-    MetricFrame,
-    count,
-    demographic_parity_difference,
-    demographic_parity_ratio,
-    equal_opportunity_difference,
-    false_positive_rate,
-    selection_rate,
-    true_positive_rate,
-)
 
-__all__ = ["FOUR_FIFTHS", "PARITY_TOLERANCE", "fairness_report", "favourable", "group_column"]
+from millrace.exceptions import InvalidInputError
+from millrace.ml.fairness.groups import check_privileged, group_column, reference_group
+from millrace.ml.fairness.outcome import favourable_outcome
+from millrace.ml.fairness.rates import compare_with_reference, group_rates, worst_case
 
-FOUR_FIFTHS = 0.8
-PARITY_TOLERANCE = 0.1
-_MAX_GROUPS = 20
+__all__ = [
+    "DEFAULT_MIN_GROUP_SIZE",
+    "FOUR_FIFTHS",
+    "PARITY_TOLERANCE",
+    "check_fairness_hints",
+    "fairness_report",
+    "group_column",
+]
 
+FOUR_FIFTHS = 0.8  # disparate impact below it (or above 1/0.8 = 1.25) is flagged
+PARITY_TOLERANCE = 0.1  # differences beyond +-0.1 are flagged, as in AIF360's guidance
+DEFAULT_MIN_GROUP_SIZE = 30
 
-def favourable(y: pd.Series, task: str) -> tuple[Callable[[pd.Series], pd.Series], str]:
-    """How to read values of ``y`` (or predictions of it) as 0/1 "favourable outcome",
-    decided from the true labels, and a description of what 1 means."""
-    values = y.dropna()
-    if task == "regression":
-        cut = float(values.median())
-        return (lambda s: (s > cut).astype(int)), f"{y.name} above its median ({cut:g})"
-    labels = set(values.unique().tolist())
-    if labels <= {0, 1} or labels <= {False, True}:
-        return (lambda s: (s == 1).astype(int)), f"{y.name} == 1"
-    positive = values.value_counts().idxmin()
-    return (lambda s: (s == positive).astype(int)), (
-        f"{y.name} == {positive!r} (the minority class)"
-    )
+_DIFFERENCES = {
+    "statistical_parity_difference": "statistical parity difference",
+    "equal_opportunity_difference": "equal opportunity difference",
+    "average_odds_difference": "average odds difference",
+}
 
 
-def group_column(s: pd.Series) -> pd.Series:
-    """Groups as strings; a numeric attribute with many values is cut into quartiles."""
-    if pd.api.types.is_numeric_dtype(s) and s.nunique() > 10:
-        binned = pd.qcut(s, q=4, duplicates="drop").astype(str)
-        return binned.where(s.notna(), "missing")
-    if pd.api.types.is_float_dtype(s) and (s.dropna() % 1 == 0).all():
-        s = s.astype("Int64")  # codes stored as floats (1.0, 2.0) read as 1, 2
-    out = s.astype(str).where(s.notna(), "missing")
-    top = out.value_counts().index[: _MAX_GROUPS - 1]
-    return out.where(out.isin(top), "other")
+def _flags(column: str, reference: str, versus: dict[str, dict[str, Any]]) -> list[str]:
+    flags = []
+    for g, row in versus.items():
+        who = f"{column}={g} vs {reference}"
+        di = row["disparate_impact"]
+        if di is not None and not FOUR_FIFTHS <= di <= 1 / FOUR_FIFTHS:
+            worse = g if di < 1 else reference
+            flags.append(
+                f"{who}: disparate impact {di:.3f} is outside [{FOUR_FIFTHS}, "
+                f"{1 / FOUR_FIFTHS:.2f}] (four-fifths rule; {worse} is selected less)"
+            )
+        for metric, name in _DIFFERENCES.items():
+            value = row.get(metric)
+            if value is not None and abs(value) > PARITY_TOLERANCE:
+                side = "lower" if value < 0 else "higher"
+                flags.append(
+                    f"{who}: {name} {value:+.3f} is beyond +-{PARITY_TOLERANCE} ({g} {side})"
+                )
+    return flags
 
 
-def _round(value: Any) -> float | None:
-    return None if value is None or pd.isna(value) else round(float(value), 6)
+def _attribute(
+    column: str,
+    groups: pd.Series,
+    y: pd.Series,
+    pred: pd.Series | None,
+    privileged: str | None,
+    min_group_size: int,
+) -> dict[str, Any]:
+    ref = reference_group(column, groups, privileged)
+    rates = group_rates(y, pred, groups)
+    for stats in rates.values():
+        stats["small"] = stats["count"] < min_group_size
+    eligible = [g for g, s in rates.items() if not s["small"]]
+    versus = compare_with_reference(rates, ref.group, with_model=pred is not None)
+    judged = {g: r for g, r in versus.items() if g in eligible} if ref.group in eligible else {}
+    notes = []
+    small = [g for g, s in rates.items() if s["small"]]
+    if small:
+        notes.append(
+            f"under {min_group_size} rows, reported but not flagged: {', '.join(small)}"
+        )
+    if rates[ref.group]["small"]:
+        notes.append(
+            f"the reference group {ref.group!r} has under {min_group_size} rows, so no "
+            "comparison with it is flagged"
+        )
+    return {
+        "reference_group": ref.group,
+        "reference_assumed": ref.assumed,
+        "reference_why": ref.why,
+        "groups": rates,
+        "vs_reference": versus,
+        "worst_case": worst_case(rates, eligible, with_model=pred is not None),
+        "small_groups": small,
+        "notes": notes,
+        "flags": _flags(column, ref.group, judged),
+    }
+
+
+def check_fairness_hints(
+    frame: pd.DataFrame,
+    target: str,
+    task: str,
+    sensitive: list[str],
+    favorable_label: str | None,
+    privileged_groups: dict[str, str] | None,
+) -> str | None:
+    """What is wrong with the user's favourable label or privileged groups for this data,
+    before a journey starts on them; None if nothing is."""
+    rows = frame[target].notna()
+    try:
+        if favorable_label is not None or task != "regression":
+            favourable_outcome(frame.loc[rows, target], task, favorable_label)
+        check_privileged(dict(privileged_groups or {}), sensitive)
+        for column, group in (privileged_groups or {}).items():
+            reference_group(column, group_column(frame.loc[rows, column]), group)
+    except InvalidInputError as exc:
+        return exc.detail
+    return None
 
 
 def fairness_report(
@@ -72,68 +130,49 @@ def fairness_report(
     task: str,
     sensitive: list[str],
     y_pred: np.ndarray | list[Any] | None = None,
+    *,
+    favorable_label: str | None = None,
+    privileged_groups: dict[str, str] | None = None,
+    min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
 ) -> dict[str, Any]:
-    """Per attribute and group; ``y_pred`` are the model's predictions of ``target`` for the
-    same rows (in the target's own labels), read with the same favourable-outcome rule."""
+    """Per attribute and group; ``y_pred`` are the model's predictions of ``target`` for
+    the same rows (in the target's own labels), read with the same favourable-outcome rule.
+    Raises InvalidInputError for a favourable label or privileged group the data lacks."""
+    if privileged_groups is not None and not isinstance(privileged_groups, dict):
+        raise InvalidInputError(
+            "privileged_groups must map a sensitive column to its reference group",
+            field="privileged_groups",
+        )
+    privileged = {str(k): str(v) for k, v in (privileged_groups or {}).items()}
+    check_privileged(privileged, sensitive)
     rows = frame[target].notna()
-    rule, meaning = favourable(frame.loc[rows, target], task)
-    y = rule(frame.loc[rows, target])
+    outcome = favourable_outcome(frame.loc[rows, target], task, favorable_label)
+    y = outcome.rule(frame.loc[rows, target])
     pred = None
     if y_pred is not None:
-        pred = rule(pd.Series(np.asarray(y_pred)[rows.to_numpy()], index=y.index))
-    out: dict[str, Any] = {"favourable_outcome": meaning, "attributes": {}}
-    for column in sensitive:
-        groups = group_column(frame.loc[rows, column])
-        basis = y if pred is None else pred
-        frame_ = MetricFrame(
-            metrics={"selection_rate": selection_rate, "count": count},
-            y_true=y,
-            y_pred=basis,
-            sensitive_features=groups,
+        pred = outcome.rule(pd.Series(np.asarray(y_pred)[rows.to_numpy()], index=y.index))
+    attributes = {
+        column: _attribute(
+            column,
+            group_column(frame.loc[rows, column]),
+            y,
+            pred,
+            privileged.get(column),
+            min_group_size,
         )
-        per_group = {
-            str(g): {"count": int(r["count"]), "selection_rate": _round(r["selection_rate"])}
-            for g, r in frame_.by_group.iterrows()
-        }
-        ratio = demographic_parity_ratio(y, basis, sensitive_features=groups)
-        diff = demographic_parity_difference(y, basis, sensitive_features=groups)
-        entry: dict[str, Any] = {
-            "groups": per_group,
-            "disparate_impact_ratio": _round(ratio),
-            "statistical_parity_difference": _round(diff),
-            "flags": [],
-        }
-        if ratio < FOUR_FIFTHS:
-            entry["flags"].append(
-                f"four-fifths rule: the lowest group's selection rate is {ratio:.0%} of the "
-                f"highest (< {FOUR_FIFTHS:.0%})"
-            )
-        if abs(diff) > PARITY_TOLERANCE:
-            entry["flags"].append(
-                f"statistical parity difference {diff:.2f} exceeds {PARITY_TOLERANCE}"
-            )
-        if pred is not None:
-            rates = MetricFrame(
-                metrics={"tpr": true_positive_rate, "fpr": false_positive_rate},
-                y_true=y,
-                y_pred=pred,
-                sensitive_features=groups,
-            )
-            eod = equal_opportunity_difference(y, pred, sensitive_features=groups)
-            gaps = rates.difference(method="between_groups")
-            entry["equal_opportunity_difference"] = _round(eod)
-            entry["average_odds_difference"] = _round((gaps["tpr"] + gaps["fpr"]) / 2)
-            for g, r in rates.by_group.iterrows():
-                per_group[str(g)].update(
-                    {
-                        "true_positive_rate": _round(r["tpr"]),
-                        "false_positive_rate": _round(r["fpr"]),
-                    }
-                )
-            if abs(eod) > PARITY_TOLERANCE:
-                entry["flags"].append(
-                    f"equal opportunity difference {eod:.2f} exceeds {PARITY_TOLERANCE}"
-                )
-        out["attributes"][column] = entry
-    out["flagged"] = any(a["flags"] for a in out["attributes"].values())
-    return out
+        for column in sensitive
+    }
+    return {
+        "favourable_outcome": outcome.meaning,
+        "favourable_label": outcome.label,
+        "favourable_assumed": outcome.assumed,
+        "favourable_why": outcome.why,
+        "basis": "labels" if pred is None else "predictions",
+        "min_group_size": min_group_size,
+        "thresholds": {
+            "disparate_impact": [FOUR_FIFTHS, 1 / FOUR_FIFTHS],
+            "difference": PARITY_TOLERANCE,
+        },
+        "attributes": attributes,
+        "flagged": any(a["flags"] for a in attributes.values()),
+    }

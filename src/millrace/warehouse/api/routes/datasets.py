@@ -10,7 +10,13 @@ from pydantic import ValidationError
 from millrace.exceptions import InvalidInputError
 from millrace.warehouse.api.deps import CurrentUser, WarehouseDep
 from millrace.warehouse.api.routes.assets import asset_router
-from millrace.warehouse.api.routes.forms import meta_from_form, parse_list, upload_name, zip_files
+from millrace.warehouse.api.routes.forms import (
+    meta_from_form,
+    parse_list,
+    parse_map,
+    upload_name,
+    zip_files,
+)
 from millrace.warehouse.api.schemas import AssetOut
 from millrace.warehouse.datasets import JourneyHints, upload_dataset
 from millrace.warehouse.db import session_scope
@@ -29,6 +35,9 @@ def _hints(
     task_type: str | None,
     sensitive_columns: str | None,
     time_budget_s: float | None,
+    favorable_label: str | None = None,
+    privileged_groups: str | None = None,
+    metric: str | None = None,
 ) -> JourneyHints:
     try:
         return JourneyHints(
@@ -36,6 +45,9 @@ def _hints(
             task_type=task_type or None,
             sensitive_columns=parse_list(sensitive_columns, "sensitive_columns") or [],
             time_budget_s=time_budget_s,
+            favorable_label=favorable_label or None,
+            privileged_groups=parse_map(privileged_groups, "privileged_groups") or {},
+            metric=metric or None,
         )
     except ValidationError as exc:
         raise InvalidInputError(str(exc.errors()[0]["msg"]), field="journey") from None
@@ -71,11 +83,27 @@ def upload_folder(
     task_type: Text = None,
     sensitive_columns: Text = None,
     time_budget_s: Annotated[float | None, Form()] = None,
+    favorable_label: Annotated[
+        str | None, Form(description="The target value that is the favourable outcome")
+    ] = None,
+    privileged_groups: Annotated[
+        str | None,
+        Form(description='Reference group per sensitive column: {"sex": "Male"} or sex=Male'),
+    ] = None,
+    metric: Annotated[str | None, Form(description="The AutoML metric, e.g. roc_auc")] = None,
     encoding: Annotated[str, Form()] = "utf-8",
 ) -> AssetOut:
     owner_id = acting_owner(wh, user, user_id)
     ds_id = dataset_id or id_from_filename(upload_name(zip_file))
-    hints = _hints(target_column, task_type, sensitive_columns, time_budget_s)
+    hints = _hints(
+        target_column,
+        task_type,
+        sensitive_columns,
+        time_budget_s,
+        favorable_label,
+        privileged_groups,
+        metric,
+    )
     with zip_files(zip_file, wh.settings, preserve_structure) as files:
         version = upload_dataset(
             wh,
@@ -110,12 +138,28 @@ def upload_file(
     task_type: Text = None,
     sensitive_columns: Text = None,
     time_budget_s: Annotated[float | None, Form()] = None,
+    favorable_label: Annotated[
+        str | None, Form(description="The target value that is the favourable outcome")
+    ] = None,
+    privileged_groups: Annotated[
+        str | None,
+        Form(description='Reference group per sensitive column: {"sex": "Male"} or sex=Male'),
+    ] = None,
+    metric: Annotated[str | None, Form(description="The AutoML metric, e.g. roc_auc")] = None,
     encoding: Annotated[str, Form()] = "utf-8",
 ) -> AssetOut:
     owner_id = acting_owner(wh, user, user_id)
     filename = upload_name(file)
     ds_id = dataset_id or id_from_filename(filename)
-    hints = _hints(target_column, task_type, sensitive_columns, time_budget_s)
+    hints = _hints(
+        target_column,
+        task_type,
+        sensitive_columns,
+        time_budget_s,
+        favorable_label,
+        privileged_groups,
+        metric,
+    )
     version = upload_dataset(
         wh,
         owner_id=owner_id,

@@ -15,7 +15,7 @@ from millrace.warehouse.assets import AssetMeta
 from millrace.warehouse.ids import check_file_path
 from millrace.warehouse.zips import ZipLimits, safe_entries
 
-__all__ = ["meta_from_form", "parse_list", "upload_name", "zip_files"]
+__all__ = ["meta_from_form", "parse_list", "parse_map", "upload_name", "zip_files"]
 
 
 def parse_list(value: str | None, field: str) -> list[str] | None:
@@ -32,6 +32,32 @@ def parse_list(value: str | None, field: str) -> list[str] | None:
             raise InvalidInputError(f"{field} must be a list of strings", field=field)
         return [i.strip() for i in items if i.strip()]
     return [i.strip() for i in text.split(",") if i.strip()]
+
+
+def parse_map(value: str | None, field: str) -> dict[str, str] | None:
+    """Accept a JSON object (``{"sex": "Male"}``) or pairs (``sex=Male,race=White``)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.startswith("{"):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError:
+            raise InvalidInputError(f"{field} is not a valid JSON object", field=field) from None
+        scalars = (str, int, float, bool)
+        if not all(isinstance(v, scalars) for v in items.values()):
+            raise InvalidInputError(f"{field} must map names to single values", field=field)
+        return {str(k).strip(): v for k, v in items.items()}
+    out: dict[str, str] = {}
+    for pair in (p for p in text.split(",") if p.strip()):
+        key, sep, val = pair.partition("=")
+        if not sep or not key.strip() or not val.strip():
+            raise InvalidInputError(
+                f"{field} must be a JSON object or key=value pairs, not {pair.strip()!r}",
+                field=field,
+            )
+        out[key.strip()] = val.strip()
+    return out
 
 
 def meta_from_form(name: str | None, description: str | None, tags: str | None) -> AssetMeta:

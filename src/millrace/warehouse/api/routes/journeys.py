@@ -48,6 +48,9 @@ class JourneyOut(BaseModel):
     task_type_inferred: bool
     sensitive_columns: list[str]
     time_budget_s: float
+    favorable_label: str | None = None
+    privileged_groups: dict[str, str] = Field(default_factory=dict)
+    metric: str | None = None
     steps: dict[str, Any]
     links: dict[str, str] = Field(default_factory=dict)
     created_at: Timestamp
@@ -78,6 +81,9 @@ class JourneyOut(BaseModel):
             task_type_inferred=j.task_type_inferred,
             sensitive_columns=list(j.sensitive_columns),
             time_budget_s=j.time_budget_s,
+            favorable_label=j.favorable_label,
+            privileged_groups=dict(j.privileged_groups or {}),
+            metric=j.metric,
             steps=j.steps,
             links=links,
             created_at=j.created_at,
