@@ -37,8 +37,9 @@ def upload_csv(
     headers: dict[str, str] | None = None,
     **form: Any,
 ) -> httpx.Response:
+    """Through Millrace's own API (``/api/v1``); the seed's root routes have their tests."""
     return http.post(
-        f"/datasets/upload/{user_id}",
+        f"/api/v1/datasets/upload/{user_id}",
         files={"file": (filename, data if data is not None else csv_bytes(), "text/csv")},
         data={"dataset_id": dataset_id, **form},
         headers=headers,

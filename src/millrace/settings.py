@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = ["EventBusKind", "Settings"]
 
 GiB = 1024**3
+_AGENTS = frozenset({"core", "bias", "automl", "xai"})
 
 
 class EventBusKind(StrEnum):
@@ -77,6 +78,23 @@ class Settings(BaseSettings):
         description="The inference server ('millrace serve', 'millrace up') for 'predict'.",
     )
 
+    # Which of Millrace's agents run; a step whose agent is left out waits for a partner's
+    # post (seed 004's consumers), e.g. "core,bias,xai" leaves AutoML to a partner.
+    agents: str = Field(
+        default="core,bias,automl,xai",
+        description="Comma-separated agents 'millrace up' runs (core, bias, automl, xai); "
+        "the others' journey steps are left to partner agents",
+    )
+    partner_step_timeout_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How long a journey step left to a partner may wait for the partner's "
+        "post before the journey fails with the reason",
+    )
+    partner_sweep_interval_s: float = Field(
+        default=30.0, gt=0, description="How often the core agent checks partner steps' time"
+    )
+
     max_upload_bytes: int = Field(default=5 * GiB, gt=0)
     zip_max_files: int = Field(default=10_000, gt=0)
     zip_max_total_bytes: int = Field(default=20 * GiB, gt=0)
@@ -134,6 +152,15 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_agents(self) -> Settings:
+        unknown = sorted(self.local_agents - _AGENTS)
+        if unknown:
+            raise ValueError(
+                f"MILLRACE_AGENTS={self.agents!r}: unknown {unknown}; choose from {sorted(_AGENTS)}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _check_retention(self) -> Settings:
         if self.retention_processed_events_days <= self.retention_outbox_days:
             raise ValueError(
@@ -160,6 +187,10 @@ class Settings(BaseSettings):
     @property
     def event_bus_kind(self) -> EventBusKind:
         return EventBusKind(self.event_bus.split("://", 1)[0])
+
+    @property
+    def local_agents(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.agents.split(",") if a.strip())
 
     @property
     def kafka_bootstrap(self) -> str | None:

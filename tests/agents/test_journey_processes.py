@@ -74,7 +74,7 @@ def _upload(stack: Stack) -> str:
     data = diabetes_frame().to_csv(index=False).encode()
     with stack.http() as c:
         r = c.post(
-            "/datasets/upload/alice",
+            "/api/v1/datasets/upload/alice",
             files={"file": ("diabetes.csv", data)},
             data={
                 "dataset_id": "diabetes",

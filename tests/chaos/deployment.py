@@ -217,7 +217,7 @@ class Deployment:
         data = patients().to_csv(index=False).encode()
         with self.http() as c:
             r = c.post(
-                f"/datasets/upload/{self.user_id}",
+                f"/api/v1/datasets/upload/{self.user_id}",
                 files={"file": (f"{DATASET}.csv", data, "text/csv")},
                 data={
                     "dataset_id": DATASET,

@@ -167,7 +167,7 @@ def test_a_broker_outage_during_100_uploads_loses_no_event(
     def upload(i: int) -> None:
         with deployment.http() as c:
             r = c.post(
-                f"/datasets/upload/{deployment.user_id}",
+                f"/api/v1/datasets/upload/{deployment.user_id}",
                 files={"file": (f"ds{i:03d}.csv", csv_bytes(25), "text/csv")},
                 data={"dataset_id": f"ds{i:03d}"},
             )

@@ -87,7 +87,7 @@ def test_a_journey_failed_at_setup_is_checked_again_on_retry(
 
 def test_reports_are_listed_and_read_by_kind(client: Client, user: UserClient) -> None:
     user.http.post(
-        "/datasets/upload/" + user.user_id,
+        "/api/v1/datasets/upload/" + user.user_id,
         files={"file": ("people.csv", csv_bytes(10))},
         data={"dataset_id": "people"},
     ).raise_for_status()

@@ -272,7 +272,7 @@ def test_the_ui_is_served_beside_the_api_without_shadowing_it(ui_server: UiServe
         assert script.status_code == 200
         assert "javascript" in script.headers["content-type"]
         # Seed 004's root paths still reach the API, which still wants a token.
-        root_api = http.get("/datasets")
+        root_api = http.get("/datasets/someone")
         assert root_api.status_code == 401
         assert root_api.headers["content-type"] == "application/problem+json"
         assert http.get("/ui/../pyproject.toml").status_code == 404

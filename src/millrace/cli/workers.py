@@ -30,13 +30,21 @@ def _run_agent(name: str, stop: threading.Event, board: LivenessBoard | None = N
     except Exception as exc:  # the loop never started: say so where /health looks
         (board or LivenessBoard()).register(subscription(name).group).die(exc)
         raise
+    sweeping = threading.Event()  # the core's partner-step clock stops with the core
     try:
         if name == "automl":
             from millrace.ml.tracking import warm_up
 
             warm_up(wh.settings)
+        if name == "core":
+            from millrace.agents.partner_steps import run_partner_sweeper
+
+            threading.Thread(
+                target=run_partner_sweeper, args=(wh, sweeping), name="partner-steps", daemon=True
+            ).start()
         ConsumerRunner(wh, open_bus(wh), subscription(name), board=board).run(stop)
     finally:
+        sweeping.set()
         wh.close()
 
 
@@ -73,7 +81,8 @@ def worker(
 
 
 def start_agents(wh: Warehouse, stop: threading.Event) -> list[threading.Thread]:
-    """Every agent (and the relay, on Kafka) in a daemon thread of this process."""
+    """Every agent MILLRACE_AGENTS names (and the relay, on Kafka) in a daemon thread of
+    this process; the steps of the others wait for partner agents."""
     from millrace.agents import AGENTS
     from millrace.events.relay import OutboxRelay
     from millrace.ml.tracking import warm_up
@@ -86,6 +95,7 @@ def start_agents(wh: Warehouse, stop: threading.Event) -> list[threading.Thread]
             target=_run_agent, args=(n, stop, wh.liveness), name=f"agent-{n}", daemon=True
         )
         for n in AGENTS
+        if n in wh.settings.local_agents
     ]
     # Retention (outbox, processed marks, idempotency rows, old kfp runs): now and every 6 h.
     threads.append(threading.Thread(target=run_gc_loop, args=(wh, stop), name="gc", daemon=True))

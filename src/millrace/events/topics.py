@@ -3,6 +3,12 @@
 Partner consumers written against seed 004 read these payloads as plain JSON, so field names
 and meanings do not change here; Millrace only adds optional fields (never renames) and wraps
 each payload in CloudEvents 1.0 attributes. Versions travel as the seed's ``"v3"`` strings.
+
+The event types and keys are the seed's too: ``dataset-events`` nests the dataset under
+``"dataset"``; the agentic core's triggers (``*-trigger.reported``) carry what its partner
+consumers read (``metadata`` and ``record_count`` for bias, ``time_budget`` in minutes as a
+string for AutoML, ``level`` for XAI) and reuse the key of the event they answer. Millrace's
+own fields (``journey_id``, ``time_budget_s``, flat ids on ``dataset-events``) sit beside them.
 """
 
 from __future__ import annotations
@@ -93,6 +99,9 @@ class _JourneyHints(BaseModel):
 
 
 class DatasetUploaded(EventPayload, _JourneyHints):
+    """The seed's payload is ``event_type``, ``event_id``, ``timestamp`` and ``dataset`` (its
+    metadata, see ``warehouse/seed_shapes.py``); the flat fields are Millrace's."""
+
     topic: ClassVar[Topic] = Topic.DATASET
     event_type: str = "dataset.uploaded"
     dataset_id: str
@@ -101,22 +110,43 @@ class DatasetUploaded(EventPayload, _JourneyHints):
     file_count: int = 0
     size_bytes: int = 0
     files: list[str] = Field(default_factory=list)
+    dataset: dict[str, Any] = Field(default_factory=dict)
+    external_steps: list[str] | None = None
+
+    def model_post_init(self, _context: Any) -> None:
+        if not self.event_id:
+            # The seed's id is ``<event_type>_<dataset_id>_<ts>``, dots and all.
+            ts = int(datetime.now(UTC).timestamp())
+            self.event_id = f"{self.event_type}_{self.dataset_id}_{ts}_{uuid.uuid4().hex[:12]}"
 
 
-class BiasTrigger(EventPayload, _JourneyHints):
+class _Folder(BaseModel):
+    """Whether the dataset is a folder upload, as the seed's core passes it along."""
+
+    is_folder: bool = False
+    file_count: int = 1
+
+
+class BiasTrigger(EventPayload, _JourneyHints, _Folder):
+    """``metadata`` is the seed's ``GET /datasets/{user_id}/{dataset_id}`` body: the seed's
+    bias detector reads the user and dataset ids from it."""
+
     topic: ClassVar[Topic] = Topic.BIAS_TRIGGER
-    event_type: str = "bias.trigger"
+    event_type: str = "bias-trigger.reported"
     dataset_id: str
     version: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    record_count: int | None = None
     journey_id: str | None = None
+    external: bool = False
 
 
-class BiasReportCreated(EventPayload):
+class BiasReportCreated(EventPayload, _Folder):
     """``send_bias_event(dataset_id, user_id, bias_report_id, has_transformation_report,
     target_column_name, task_type)`` in seed 004."""
 
     topic: ClassVar[Topic] = Topic.BIAS
-    event_type: str = "bias.report.created"
+    event_type: str = "bias.reported"
     dataset_id: str
     bias_report_id: str | None
     has_transformation_report: bool = False
@@ -125,13 +155,17 @@ class BiasReportCreated(EventPayload):
     version: str | None = None
 
 
-class AutoMLTrigger(EventPayload, _JourneyHints):
+class AutoMLTrigger(EventPayload, _JourneyHints, _Folder):
+    """``time_budget`` is the seed's: minutes, as a string; ``time_budget_s`` is exact."""
+
     topic: ClassVar[Topic] = Topic.AUTOML_TRIGGER
-    event_type: str = "automl.trigger"
+    event_type: str = "automl-trigger.reported"
     dataset_id: str
     version: str
+    time_budget: str = "10"
     bias_report_id: str | None = None
     journey_id: str | None = None
+    external: bool = False
 
 
 class ModelUploaded(EventPayload):
@@ -147,6 +181,10 @@ class ModelUploaded(EventPayload):
     training_accuracy: float | None = None
     validation_accuracy: float | None = None
     test_accuracy: float | None = None
+    is_folder: bool = False
+    file_count: int = 1
+    is_model_folder: bool = False
+    model_file_count: int = 1
 
     def subject_id(self) -> str:
         return self.model_id
@@ -155,15 +193,21 @@ class ModelUploaded(EventPayload):
         return f"{self.user_id}_{self.model_id}"
 
 
-class XAITrigger(EventPayload):
+class XAITrigger(EventPayload, _Folder):
+    """``level`` (``beginner`` or ``expert``) is the expertise the reports are written for."""
+
     topic: ClassVar[Topic] = Topic.XAI_TRIGGER
-    event_type: str = "xai.trigger"
+    event_type: str = "xai-trigger.reported"
     model_id: str
     dataset_id: str | None = None
     version: str
+    level: str = "expert"
+    is_model_folder: bool = False
+    model_file_count: int = 1
     framework: str | None = None
     model_type: str | None = None
     source_event: str = "model.uploaded"
+    external: bool = False
 
     def subject_id(self) -> str:
         return self.model_id
@@ -174,15 +218,18 @@ class XAITrigger(EventPayload):
 
 class XAIReportCreated(EventPayload):
     topic: ClassVar[Topic] = Topic.XAI
-    event_type: str = "xai.report.created"
+    event_type: str = "xai.reported"
     dataset_id: str | None = None
     model_id: str | None = None
     xai_report_id: str
     report_type: str
     level: str
 
+    def subject_id(self) -> str:
+        return str(self.model_id or self.dataset_id or self.user_id)
+
     def kafka_key(self) -> str:
-        return str(self.dataset_id or f"{self.user_id}_{self.model_id}")
+        return f"{self.user_id}_{self.model_id}"
 
 
 class DeadLetter(EventPayload):

@@ -18,11 +18,13 @@ from millrace.warehouse.assets import AssetMeta, create_version
 from millrace.warehouse.context import Warehouse
 from millrace.warehouse.ids import version_label
 from millrace.warehouse.models import Asset, AssetKind, AssetVersion
+from millrace.warehouse.seed_shapes import dataset_event_body
 
 __all__ = ["JourneyHints", "TaskType", "upload_dataset"]
 
 TaskType = str  # "classification" | "regression" | "forecasting"
 _TASKS = {"classification", "regression", "forecasting"}
+_STEPS = {"bias", "automl", "xai"}
 
 
 # The longest a journey may train. Kafka consumers derive their poll interval from it
@@ -47,6 +49,9 @@ class JourneyHints(BaseModel):
     task_type: str | None = None
     sensitive_columns: list[str] = Field(default_factory=list)
     time_budget_s: float | None = Field(default=None, gt=0, le=MAX_TIME_BUDGET_S)
+    # Steps this journey leaves to partner agents (seed 004's consumers) on top of those
+    # MILLRACE_AGENTS leaves to them for the whole deployment.
+    external_steps: list[str] = Field(default_factory=list)
     # The target value that is the favourable outcome (a loan granted, no recidivism).
     favorable_label: str | None = Field(default=None, min_length=1, max_length=256)
     # The reference group per sensitive attribute, e.g. {"sex": "Male"}.
@@ -60,6 +65,14 @@ class JourneyHints(BaseModel):
         if value is not None and value not in _TASKS:
             raise ValueError(f"task_type must be one of {sorted(_TASKS)}")
         return value
+
+    @field_validator("external_steps")
+    @classmethod
+    def _external(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - _STEPS)
+        if unknown:
+            raise ValueError(f"external_steps: {unknown} are not steps; use {sorted(_STEPS)}")
+        return sorted(set(value))
 
     @field_validator("favorable_label", mode="before")
     @classmethod
@@ -103,6 +116,8 @@ def upload_dataset(
             file_count=version.file_count,
             size_bytes=version.size_bytes,
             files=[f.path for f in version.files],
+            dataset=dataset_event_body(asset, version),
+            external_steps=hints.external_steps or None,
             target_column_name=hints.target_column,
             task_type=hints.task_type,
             sensitive_columns=hints.sensitive_columns or None,

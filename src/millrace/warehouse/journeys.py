@@ -23,6 +23,7 @@ from millrace.exceptions import ConflictError, NotFoundError
 from millrace.warehouse.datasets import JourneyHints
 from millrace.warehouse.ids import version_label
 from millrace.warehouse.models import Journey, JourneyState, utcnow
+from millrace.warehouse.seed_triggers import trigger_extras
 
 __all__ = [
     "STEPS",
@@ -143,6 +144,10 @@ def set_spec(journey: Journey, hints: JourneyHints, *, inferred_task: str | None
         journey.sensitive_columns = list(hints.sensitive_columns)
     if "time_budget_s" in fields and hints.time_budget_s:
         journey.time_budget_s = hints.time_budget_s
+    if "external_steps" in fields:
+        journey.steps = {
+            s: {**journey.steps.get(s, {}), "external": s in hints.external_steps} for s in STEPS
+        }
     if "favorable_label" in fields:
         journey.favorable_label = hints.favorable_label
     if "privileged_groups" in fields:
@@ -210,12 +215,18 @@ def _emit_trigger(session: Session, journey: Journey, step: str) -> None:
         "metric": journey.metric,
     }
     if step == "bias":
-        add_event(session, BiasTrigger(**common, **hints), subject=_subject(journey))
+        seed = trigger_extras(session, journey, "bias")
+        add_event(session, BiasTrigger(**common, **hints, **seed), subject=_subject(journey))
     elif step == "automl":
         bias = journey.steps.get("bias", {}).get("outputs", {})
         add_event(
             session,
-            AutoMLTrigger(**common, **hints, bias_report_id=bias.get("bias_report_id")),
+            AutoMLTrigger(
+                **common,
+                **hints,
+                **trigger_extras(session, journey, "automl"),
+                bias_report_id=bias.get("bias_report_id"),
+            ),
             subject=_subject(journey),
         )
     else:
@@ -230,6 +241,7 @@ def _emit_trigger(session: Session, journey: Journey, step: str) -> None:
                 version=version_label(model["model_version"]),
                 framework=model.get("framework"),
                 model_type=journey.task_type,
+                **trigger_extras(session, journey, "xai", model),
             ),
             subject=_subject(journey),
         )
@@ -265,8 +277,15 @@ def advance_after_model(
     return True
 
 
-def record_xai_report(session: Session, journey: Journey, report_id: str, kind: str) -> bool:
-    """Add a report; the last expected one completes the journey (exactly once)."""
+def record_xai_report(
+    session: Session,
+    journey: Journey,
+    report_id: str,
+    kind: str,
+    expected: int = XAI_REPORTS_PER_JOURNEY,
+) -> bool:
+    """Add a report; the last expected one completes the journey (exactly once). A partner
+    explains at the one level it was asked for, so it owes ``expected=2`` reports."""
     if journey.state != JourneyState.XAI.value:
         return False
     outputs = journey.steps.get("xai", {}).get("outputs", {})
@@ -275,7 +294,7 @@ def record_xai_report(session: Session, journey: Journey, report_id: str, kind: 
         **journey.steps,
         "xai": {**journey.steps["xai"], "outputs": {"reports": reports}},
     }
-    if len(reports) >= XAI_REPORTS_PER_JOURNEY:
+    if len(reports) >= expected:
         _leave(journey, "xai", {})
         journey.state = JourneyState.COMPLETED.value
         journey.completed_at = utcnow()

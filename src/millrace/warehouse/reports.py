@@ -59,7 +59,7 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return any(isinstance(v, dict | list) and depth > limit for v, depth in _walk(value))
 
 
-def _check_content(content: dict[str, Any]) -> None:
+def _check_content(content: Any) -> None:
     for value, depth in _walk(content):
         if isinstance(value, dict | list) and depth > MAX_CONTENT_DEPTH:
             raise InvalidInputError(
@@ -73,7 +73,7 @@ def _check_content(content: dict[str, Any]) -> None:
             )
 
 
-def readable_content(content: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+def readable_content(content: Any) -> tuple[Any, bool]:
     """The content cut at ``MAX_CONTENT_DEPTH`` (deeper values become null), and whether
     anything was cut: a report stored before the limit existed must not break a listing."""
     if not _deeper_than(content, MAX_CONTENT_DEPTH):
@@ -103,7 +103,7 @@ def create_json_report(
     owner_id: str,
     dataset_id: str,
     dataset_version: int | None,
-    content: dict[str, Any],
+    content: Any,
     target_column: str | None = None,
     task_type: str | None = None,
     has_transformation_report: bool = False,
@@ -111,7 +111,8 @@ def create_json_report(
     html: bytes | None = None,
     event_extra: dict[str, Any] | None = None,
 ) -> Report:
-    """Store a JSON report (and optional HTML view). With a ``report_id`` that already
+    """Store a JSON report (and optional HTML view): any JSON, as seed 004 took it, though
+    Millrace's own API sends objects. With a ``report_id`` that already
     exists, return that report and announce nothing: agents pass ids derived from the
     event they handle, so a redelivered event cannot make a second report."""
     _check_content(content)
@@ -167,6 +168,7 @@ def create_xai_report(
     report_type: str,
     level: str,
     html: BinaryIO,
+    model_version: int | None = None,
     report_id: str | None = None,
     event_extra: dict[str, Any] | None = None,
 ) -> Report:
@@ -176,10 +178,10 @@ def create_xai_report(
         raise InvalidInputError(f"level must be one of {sorted(XAI_LEVELS)}")
     with session_scope(wh.sessions) as session:
         number = _dataset_version(session, owner_id, dataset_id, dataset_version)
-        model_version = None
+        asked, model_version = model_version, None
         if model_id is not None:
             model = get_asset(session, AssetKind.MODEL, owner_id, model_id)
-            model_version = get_version(session, model).version
+            model_version = get_version(session, model, asked).version
     if report_id is not None:
         with session_scope(wh.sessions) as session:
             existing = _existing(session, report_id)

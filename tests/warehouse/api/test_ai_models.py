@@ -1,4 +1,4 @@
-"""AI models: the seed's upload call, versions, latest-by-default, downloads, pickle safety."""
+"""AI models: the seed's upload form, versions, latest-by-default, downloads, pickle safety."""
 
 from __future__ import annotations
 
@@ -23,10 +23,11 @@ SEED_FORM = {
 
 
 def test_seed_curl_example_with_a_token(user: UserClient) -> None:
-    """Seed 004's curl call, plus the Authorization header, works unchanged."""
+    """Seed 004's curl form, plus the Authorization header, on Millrace's own route
+    (test_seed_models.py holds the seed's root route to its response)."""
     weights = b"\x00" * 2048
     r = user.http.post(
-        "/ai-models/upload/single",
+        "/api/v1/ai-models/upload/single",
         files={"file": ("model.onnx", weights)},
         data={"user_id": user.user_id, **SEED_FORM},
     )
@@ -57,7 +58,7 @@ def test_seed_curl_example_with_a_token(user: UserClient) -> None:
 def test_get_returns_latest_not_v1_and_versions_list(user: UserClient) -> None:
     for acc in ("0.5", "0.6", "0.7"):
         r = user.http.post(
-            f"/ai-models/upload/single/{user.user_id}",
+            f"/api/v1/ai-models/upload/single/{user.user_id}",
             files={"file": ("m.txt", f"weights {acc}".encode())},
             data={"model_id": "m", "validation_accuracy": acc},
         )
@@ -66,14 +67,14 @@ def test_get_returns_latest_not_v1_and_versions_list(user: UserClient) -> None:
     assert got["version"]["version"] == 3
     assert got["version"]["attributes"]["validation_accuracy"] == 0.7
     assert [v["version"] for v in user.http.get("/api/v1/ai-models/m/versions").json()] == [1, 2, 3]
-    one = user.http.get("/ai-models/m/versions/v1/files/m.txt")  # seed-style root path
+    one = user.http.get("/api/v1/ai-models/m/versions/v1/files/m.txt")
     assert one.content == b"weights 0.5"
 
 
 def test_folder_upload_and_zip_download(user: UserClient) -> None:
     entries = {"model/weights.bin": b"w" * 100, "model/config.json": b"{}"}
     r = user.http.post(
-        "/ai-models/upload/folder",
+        "/api/v1/ai-models/upload/folder",
         files={"zip_file": ("m.zip", zip_bytes(entries))},
         data={"user_id": user.user_id, "model_id": "bundle"},
     )
@@ -87,7 +88,9 @@ def test_folder_upload_and_zip_download(user: UserClient) -> None:
 def test_pickles_are_flagged_and_only_admins_can_trust_them(user: UserClient) -> None:
     blob = pickle.dumps({"not": "loaded"})
     r = user.http.post(
-        "/ai-models/upload/single", files={"file": ("model.bin", blob)}, data={"model_id": "pk"}
+        "/api/v1/ai-models/upload/single",
+        files={"file": ("model.bin", blob)},
+        data={"model_id": "pk"},
     )
     version = r.json()["version"]
     assert version["has_unsafe_files"] is True and version["trusted"] is False
@@ -100,7 +103,7 @@ def test_pickles_are_flagged_and_only_admins_can_trust_them(user: UserClient) ->
 
 def test_accuracy_out_of_range_is_422(user: UserClient) -> None:
     r = user.http.post(
-        "/ai-models/upload/single",
+        "/api/v1/ai-models/upload/single",
         files={"file": ("m.txt", b"x")},
         data={"model_id": "bad", "training_accuracy": "1.5"},
     )

@@ -58,7 +58,7 @@ def _upload_all(api: LiveApi, dataset_id: str, uploads: list[Upload]) -> list[An
             http.get("/health").raise_for_status()  # connect before the barrier
             barrier.wait(timeout=60)
             r = http.post(
-                f"/datasets/upload/{up.user_id}",
+                f"/api/v1/datasets/upload/{up.user_id}",
                 files={"file": (up.filename, up.content, "text/csv")},
                 data={"dataset_id": dataset_id},
             )

@@ -47,6 +47,7 @@ def test_single_file_upload_records_schema_checksum_and_event(user: UserClient) 
         "task_type": "classification",
         "sensitive_columns": ["sex"],
         "time_budget_s": 30.0,
+        "external_steps": [],
     }
     (event,) = outbox(user.api.backend, "dataset-events", user_id=user.user_id, dataset_id="credit")
     assert event.key == "credit"
@@ -91,7 +92,7 @@ def test_parquet_and_xlsx_metadata(user: UserClient, tmp_path) -> None:  # type:
 def test_folder_upload_preserves_structure_and_downloads_as_zip(user: UserClient) -> None:
     entries = {"train/a.csv": csv_bytes(3), "test/b.csv": csv_bytes(2), "README.txt": b"hi"}
     r = user.http.post(
-        f"/datasets/upload/folder/{user.user_id}",
+        f"/api/v1/datasets/upload/folder/{user.user_id}",
         files={"zip_file": ("folder.zip", zip_bytes(entries), "application/zip")},
         data={"dataset_id": "folder", "preserve_structure": "true", "description": "d"},
     )
@@ -110,7 +111,7 @@ def test_folder_upload_preserves_structure_and_downloads_as_zip(user: UserClient
 
 def test_folder_upload_can_flatten(user: UserClient) -> None:
     r = user.http.post(
-        f"/datasets/upload/folder/{user.user_id}",
+        f"/api/v1/datasets/upload/folder/{user.user_id}",
         files={"zip_file": ("f.zip", zip_bytes({"deep/x/a.csv": csv_bytes(2)}))},
         data={"dataset_id": "flat", "preserve_structure": "false"},
     )

@@ -96,7 +96,7 @@ def post_zip(
     user: UserClient, data: bytes, dataset_id: str, *, preserve: bool = True
 ) -> httpx.Response:
     return user.http.post(
-        f"/datasets/upload/folder/{user.user_id}",
+        f"/api/v1/datasets/upload/folder/{user.user_id}",
         files={"zip_file": ("data.zip", data, "application/zip")},
         data={"dataset_id": dataset_id, "preserve_structure": str(preserve).lower()},
     )
@@ -106,7 +106,7 @@ def post_file(
     user: UserClient, name: str, data: bytes, ds: str, *, to: str = "", **form: str
 ) -> httpx.Response:
     return user.http.post(
-        f"/datasets/upload/{to or user.user_id}",
+        f"/api/v1/datasets/upload/{to or user.user_id}",
         files={"file": (name, data, "application/octet-stream")},
         data={"dataset_id": ds, **form},
     )
@@ -295,7 +295,7 @@ def test_declared_content_length_over_the_limit_is_refused_unread(user: UserClie
     url = urlsplit(user.api.url)
     conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
     try:
-        conn.putrequest("POST", f"/datasets/upload/{user.user_id}")
+        conn.putrequest("POST", f"/api/v1/datasets/upload/{user.user_id}")
         conn.putheader("Authorization", f"Bearer {user.token}")
         conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
         conn.putheader("Content-Length", str(6 * 1024 * MiB))  # 6 GiB over a 5 GiB limit
@@ -355,7 +355,7 @@ def test_chunked_body_over_the_limit_is_cut_off(small_user: UserClient) -> None:
         yield f"\r\n--{boundary}--\r\n".encode()
 
     r = small_user.http.post(
-        f"/datasets/upload/{small_user.user_id}",
+        f"/api/v1/datasets/upload/{small_user.user_id}",
         content=chunks(),
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
     )

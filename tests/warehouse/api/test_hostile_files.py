@@ -48,7 +48,7 @@ def test_a_bomb_of_entries_under_the_per_entry_floor_is_refused(user: UserClient
 
 def test_the_same_bomb_as_a_model_folder_is_refused(user: UserClient) -> None:
     r = user.http.post(
-        "/ai-models/upload/folder",
+        "/api/v1/ai-models/upload/folder",
         files={"zip_file": ("m.zip", many_small_bombs(), "application/zip")},
         data={"user_id": user.user_id, "model_id": "bomb"},
     )
@@ -88,7 +88,7 @@ def test_a_headerless_pickle_upload_is_stored_unsafe(
     assert blob[:1] != b"\x80"  # no PROTO header for the old two-byte check to see
     model_id = f"pk{protocol}-{type(obj).__name__.lower()}"
     r = user.http.post(
-        "/ai-models/upload/single",
+        "/api/v1/ai-models/upload/single",
         files={"file": ("model.bin", blob)},
         data={"model_id": model_id},
     )
@@ -102,7 +102,7 @@ def test_a_headerless_pickle_upload_is_stored_unsafe(
 def test_a_text_model_file_is_not_flagged(user: UserClient) -> None:
     """A file of labels that starts with ``c`` (pickle's GLOBAL) is still just text."""
     r = user.http.post(
-        "/ai-models/upload/single",
+        "/api/v1/ai-models/upload/single",
         files={"file": ("labels.txt", b"cat\ndog\nbird\n")},
         data={"model_id": "labels"},
     )

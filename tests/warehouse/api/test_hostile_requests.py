@@ -105,7 +105,7 @@ def test_huge_version_in_the_url_is_refused(
     [
         ("/api/v1/journeys", {}),
         ("/api/v1/bias-reports/", {"report": {"x": 1}}),
-        ("/transformation-reports/", {"report": {"x": 1}}),
+        ("/api/v1/transformation-reports/", {"report": {"x": 1}}),
     ],
     ids=["journey", "bias-report", "transformation-report"],
 )
@@ -263,7 +263,7 @@ def test_download_of_a_non_latin1_file_name(user: UserClient) -> None:
         ("POST", "/api/v1/datasets/people/versions/1", "GET, DELETE"),
         ("DELETE", "/api/v1/users/me", "GET"),
         ("GET", "/api/v1/journeys/x/retry", "POST"),
-        ("PATCH", "/datasets/upload/someone", "POST"),
+        ("PATCH", "/api/v1/datasets/upload/someone", "POST"),
     ],
 )
 def test_405_names_every_allowed_method(

@@ -9,13 +9,13 @@ from tests.helpers import outbox, upload_csv
 def test_retry_with_same_key_replays_without_a_second_version(user: UserClient) -> None:
     headers = {"Idempotency-Key": "upload-42"}
     first = user.http.post(
-        f"/datasets/upload/{user.user_id}",
+        f"/api/v1/datasets/upload/{user.user_id}",
         headers=headers,
         files={"file": ("a.csv", b"x,y\n1,2\n")},
         data={"dataset_id": "idem"},
     )
     again = user.http.post(
-        f"/datasets/upload/{user.user_id}",
+        f"/api/v1/datasets/upload/{user.user_id}",
         headers=headers,
         files={"file": ("a.csv", b"x,y\n1,2\n")},
         data={"dataset_id": "idem"},
@@ -33,14 +33,14 @@ def test_retry_with_same_key_replays_without_a_second_version(user: UserClient) 
 def test_failed_request_releases_its_key(user: UserClient) -> None:
     headers = {"Idempotency-Key": "retry-me"}
     bad = user.http.post(
-        f"/datasets/upload/{user.user_id}",
+        f"/api/v1/datasets/upload/{user.user_id}",
         headers=headers,
         files={"file": ("a.csv", b"")},
         data={"dataset_id": "fixme"},
     )
     assert bad.status_code == 422
     good = user.http.post(
-        f"/datasets/upload/{user.user_id}",
+        f"/api/v1/datasets/upload/{user.user_id}",
         headers=headers,
         files={"file": ("a.csv", b"a\n1\n")},
         data={"dataset_id": "fixme"},
@@ -52,7 +52,9 @@ def test_key_reused_on_another_path_is_refused(user: UserClient) -> None:
     headers = {"Idempotency-Key": "k1"}
     assert upload_csv(user.http, user.user_id, "one", headers=headers).status_code == 201
     r = user.http.post(
-        "/transformation-reports/", headers=headers, json={"dataset_id": "one", "report": {"a": 1}}
+        "/api/v1/transformation-reports/",
+        headers=headers,
+        json={"dataset_id": "one", "report": {"a": 1}},
     )
     assert r.status_code == 422 and "k1" in r.json()["detail"]
 

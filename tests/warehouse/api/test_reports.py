@@ -11,7 +11,7 @@ def test_bias_report_is_stored_per_dataset_version_and_announced(user: UserClien
     upload_csv(user.http, user.user_id, "loans")
     report = {"disparate_impact": {"sex": 0.71}, "flags": ["four_fifths_rule"]}
     r = user.http.post(
-        "/bias-reports/",
+        "/api/v1/bias-reports/",
         json={
             "dataset_id": "loans",
             "user_id": user.user_id,
@@ -43,17 +43,19 @@ def test_bias_report_defaults_to_latest_version_and_needs_a_real_dataset(
     upload_csv(user.http, user.user_id, "d")
     r = user.http.post("/api/v1/bias-reports/", json={"dataset_id": "d", "report": {"x": 1}})
     assert r.json()["dataset_version"] == 2
-    missing = user.http.post("/bias-reports/", json={"dataset_id": "nope", "report": {"x": 1}})
+    missing = user.http.post(
+        "/api/v1/bias-reports/", json={"dataset_id": "nope", "report": {"x": 1}}
+    )
     assert missing.status_code == 404
     assert outbox(user.api.backend, "bias-events", user_id=user.user_id, dataset_id="nope") == []
-    empty = user.http.post("/bias-reports/", json={"dataset_id": "d"})
+    empty = user.http.post("/api/v1/bias-reports/", json={"dataset_id": "d"})
     assert empty.status_code == 422
 
 
 def test_transformation_report(user: UserClient) -> None:
     upload_csv(user.http, user.user_id, "t")
     r = user.http.post(
-        "/transformation-reports/", json={"dataset_id": "t", "report": {"steps": ["impute"]}}
+        "/api/v1/transformation-reports/", json={"dataset_id": "t", "report": {"steps": ["impute"]}}
     )
     assert r.status_code == 201 and r.json()["kind"] == "transformation"
 
@@ -61,11 +63,11 @@ def test_transformation_report(user: UserClient) -> None:
 def test_xai_report_upload_view_and_event(user: UserClient) -> None:
     upload_csv(user.http, user.user_id, "iris")
     user.http.post(
-        "/ai-models/upload/single", files={"file": ("m.txt", b"m")}, data={"model_id": "clf"}
+        "/api/v1/ai-models/upload/single", files={"file": ("m.txt", b"m")}, data={"model_id": "clf"}
     )
     html = b"<html><body><h1>Why</h1><script>alert(1)</script></body></html>"
     r = user.http.post(
-        f"/xai-reports/upload/{user.user_id}",
+        f"/api/v1/xai-reports/upload/{user.user_id}",
         files={"file": ("report.html", html, "text/html")},
         data={
             "dataset_id": "iris",
@@ -77,7 +79,7 @@ def test_xai_report_upload_view_and_event(user: UserClient) -> None:
     assert r.status_code == 201, r.text
     report = r.json()
     assert report["model_version"] == 1 and report["level"] == "beginner"
-    view = user.http.get(f"/xai-reports/{report['id']}/view")
+    view = user.http.get(f"/api/v1/xai-reports/{report['id']}/view")
     assert view.status_code == 200 and view.content == html
     assert view.headers["content-type"].startswith("text/html")
     assert "sandbox" in view.headers["content-security-policy"]
@@ -95,7 +97,7 @@ def test_xai_report_rejects_bad_type_level_and_unknown_model(user: UserClient) -
         ({"model_id": "ghost"}, 404),
     ):
         r = user.http.post(
-            f"/xai-reports/upload/{user.user_id}",
+            f"/api/v1/xai-reports/upload/{user.user_id}",
             files={"file": ("r.html", b"<p>x</p>")},
             data={**base, **override},
         )

@@ -68,8 +68,8 @@ def warehouse_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     auth = {"Authorization": f"Bearer {token}"}
     with asgi.get_client(app) as client:
         for path, part, form in (
-            (f"/datasets/upload/{OWNER}", "file", {"dataset_id": "people"}),
-            ("/ai-models/upload/single", "file", {"model_id": "model", "framework": "onnx"}),
+            (f"/api/v1/datasets/upload/{OWNER}", "file", {"dataset_id": "people"}),
+            ("/api/v1/ai-models/upload/single", "file", {"model_id": "model", "framework": "onnx"}),
         ):
             files = {part: ("data.csv", csv_bytes())}
             r = client.post(path, files=files, data=form, headers=auth)

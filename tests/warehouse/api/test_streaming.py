@@ -113,7 +113,7 @@ def uploaded(fresh_api: LiveApi, big_file: BigFile) -> Iterator[Uploaded]:
         RssSampler(pid) as sampler,
     ):
         r = http.post(
-            f"/datasets/upload/{user_id}",
+            f"/api/v1/datasets/upload/{user_id}",
             files={"file": (FILE_NAME, f, "application/octet-stream")},
             data={"dataset_id": dataset_id},
         )

@@ -1,7 +1,8 @@
 """The warehouse API application factory.
 
-The same routers are mounted twice: under ``/api/v1`` (documented) and at the root, where
-seed 004's partner clients expect ``/datasets/upload/{user_id}`` and friends.
+Millrace's own API lives under ``/api/v1``. The root holds seed 004's surface
+(``/datasets/{user_id}/{dataset_id}``, ``version: "v1"`` bodies and friends, see
+``api/seed``), so the seed's partner clients work unchanged; both sit on the same services.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from millrace.warehouse.api.routes import (
     reports,
     users,
 )
+from millrace.warehouse.api.seed import seed_router
 from millrace.warehouse.context import Warehouse
 
 __all__ = ["create_app"]
@@ -73,7 +75,7 @@ def create_app(settings: Settings | None = None, warehouse: Warehouse | None = N
         app.include_router(module.router, prefix="/api/v1", responses=PROBLEM_RESPONSES)
     resources = _resources()
     app.include_router(resources, prefix="/api/v1", responses=PROBLEM_RESPONSES)
-    app.include_router(resources, include_in_schema=False)
+    app.include_router(seed_router(), responses=PROBLEM_RESPONSES)
     app.add_api_route("/metrics", _metrics, include_in_schema=False)
     mount_ui(app)  # after the API routes: it only adds `/` and `/ui/...`
     # Outermost first: the body cap applies before an idempotent replay or a route runs.

@@ -136,7 +136,9 @@ class ReportOut(BaseModel):
     model_version: int | None
     report_type: str | None
     level: str | None
-    content: dict[str, Any]
+    content: Any = Field(
+        description="An object when posted here; any JSON when posted to seed 004's routes"
+    )
     content_truncated: bool = Field(
         default=False,
         description="True when the stored content is nested deeper than the API returns; "
