@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import json
 
-from millrace.events.topics import TOPICS, CloudEvent, ModelUploaded, Topic, XAITrigger
+import pytest
+
+from millrace.events.topics import (
+    TOPICS,
+    AutoMLTrigger,
+    CloudEvent,
+    ModelUploaded,
+    Topic,
+    XAIReportCreated,
+    XAITrigger,
+)
+from millrace.warehouse.seed_triggers import budget_minutes
 
 
 def test_the_seven_seed_topics() -> None:
@@ -53,6 +64,10 @@ def test_model_uploaded_has_the_seed_fields_and_key() -> None:
         "training_accuracy",
         "validation_accuracy",
         "test_accuracy",
+        "is_folder",
+        "file_count",
+        "is_model_folder",
+        "model_file_count",
     }
     assert body["event_type"] == "model.uploaded"
     assert body["event_id"].startswith("model_uploaded_my-model-id_")
@@ -80,8 +95,41 @@ def test_xai_trigger_matches_the_seed() -> None:
         "framework",
         "model_type",
         "source_event",
+        "level",
+        "is_folder",
+        "file_count",
+        "is_model_folder",
+        "model_file_count",
+        "external",
     }
     assert p.body()["source_event"] == "model.uploaded"
+    assert p.body()["event_type"] == "xai-trigger.reported"
+    assert p.body()["level"] == "expert"  # what the seed's core asked its partners for
+    assert p.kafka_key() == "user123_m"
+
+
+def test_xai_reports_are_keyed_by_user_and_model() -> None:
+    p = XAIReportCreated(
+        user_id="u1",
+        dataset_id="d",
+        model_id="m",
+        xai_report_id="r",
+        report_type="model_explanation",
+        level="expert",
+    )
+    assert p.kafka_key() == "u1_m"
+    assert p.event_id.startswith("xai_reported_m_")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "minutes"), [(600, "10"), (60, "1"), (90, "1.5"), (6, "0.1"), (43200, "720")]
+)
+def test_the_seed_budget_is_minutes_as_text(seconds: float, minutes: str) -> None:
+    assert budget_minutes(seconds) == minutes
+    trigger = AutoMLTrigger(
+        user_id="u", dataset_id="d", version="v1", time_budget=minutes, time_budget_s=seconds
+    )
+    assert trigger.body()["time_budget"] == minutes and trigger.kafka_key() == "d"
 
 
 def test_event_ids_are_unique() -> None:

@@ -36,8 +36,10 @@ def model_uploaded(
     size_bytes: int,
     fields: ModelFields,
     extra: dict[str, Any] | None = None,
+    file_count: int = 1,
 ) -> tuple[ModelUploaded, str]:
-    """The ``model.uploaded`` event of one stored version, and its subject."""
+    """The ``model.uploaded`` event of one stored version, and its subject. Several files
+    make it the seed's folder upload (``is_model_folder``)."""
     payload = ModelUploaded(
         user_id=owner_id,
         model_id=model_id,
@@ -50,6 +52,8 @@ def model_uploaded(
         training_accuracy=fields.training_accuracy,
         validation_accuracy=fields.validation_accuracy,
         test_accuracy=fields.test_accuracy,
+        is_model_folder=file_count > 1,
+        model_file_count=file_count,
         **(extra or {}),
     )
     return payload, f"models/{owner_id}/{model_id}/{version}"
@@ -79,7 +83,13 @@ def upload_model(
 
     def announce_version(asset: Asset, version: AssetVersion) -> tuple[ModelUploaded, str]:
         return model_uploaded(
-            asset.owner_id, asset.asset_id, version.version, version.size_bytes, fields, event_extra
+            asset.owner_id,
+            asset.asset_id,
+            version.version,
+            version.size_bytes,
+            fields,
+            event_extra,
+            file_count=version.file_count,
         )
 
     return create_version(
