@@ -104,7 +104,19 @@ def _train_and_store(message: Message, ctx: HandlerContext, frame: Any) -> int:
         # What the scored model (fitted on the other 80%) predicted for these rows: the
         # served model has been refitted on them too, so its predictions here flatter it.
         pred = trained.encoder.decode_target(np.asarray(trained.test_predictions))
-        model_fairness = fairness_report(test, target, task, sensitive, y_pred=pred)
+        try:
+            model_fairness = fairness_report(
+                test,
+                target,
+                task,
+                sensitive,
+                y_pred=pred,
+                favorable_label=p.get("favorable_label"),
+                privileged_groups=p.get("privileged_groups"),
+                min_group_size=ctx.warehouse.settings.fairness_min_group_size,
+            )
+        except InvalidInputError as exc:  # e.g. the reference group is not in the test rows
+            model_fairness = {"error": exc.detail}
     metrics: dict[str, Any] = {
         "metric": trained.metric,
         "validation_score": trained.validation_score,

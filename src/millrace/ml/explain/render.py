@@ -35,6 +35,8 @@ def _beeswarm(exp: Explanation, top: list[str]) -> str:
 
 def _model_fairness(report: dict[str, Any] | None) -> list[str]:
     """The model's fairness on the held-out split, if sensitive columns were given."""
+    if report and "error" in report:
+        return [paragraph(f"No fairness figures for the model: {report['error']}", "muted")]
     if not report or "min_group_size" not in report:  # none, or from before issue 17
         return []
     return [

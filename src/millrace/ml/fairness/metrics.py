@@ -81,9 +81,7 @@ def _attribute(
     notes = []
     small = [g for g, s in rates.items() if s["small"]]
     if small:
-        notes.append(
-            f"under {min_group_size} rows, reported but not flagged: {', '.join(small)}"
-        )
+        notes.append(f"under {min_group_size} rows, reported but not flagged: {', '.join(small)}")
     if rates[ref.group]["small"]:
         notes.append(
             f"the reference group {ref.group!r} has under {min_group_size} rows, so no "
