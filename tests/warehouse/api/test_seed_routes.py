@@ -235,3 +235,26 @@ def test_users_routes(user: UserClient) -> None:
         assert admin.get("/users/nobody-here").status_code == 404
     with user.api.client(created["token"]) as new:
         assert new.get(f"/users/{created['user_id']}").status_code == 200
+
+
+def test_root_uploads_keep_millraces_journey_hints(user: UserClient) -> None:
+    """What a Millrace user sends beside the seed's form reaches the journey, as on /api/v1."""
+    _upload(
+        user,
+        "hinted",
+        target_column="label",
+        task_type="classification",
+        sensitive_columns="sex",
+        favorable_label="1",
+        privileged_groups="sex=m",
+    )
+    got = user.http.get("/api/v1/datasets/hinted").json()
+    journey = got["version"]["attributes"]["journey"]
+    assert journey["target_column"] == "label" and journey["sensitive_columns"] == ["sex"]
+    assert journey["favorable_label"] == "1" and journey["privileged_groups"] == {"sex": "m"}
+    bad = user.http.post(
+        f"/datasets/upload/{user.user_id}",
+        files={"file": ("x.csv", csv_bytes())},
+        data={"dataset_id": "bad", "task_type": "clustering"},
+    )
+    assert bad.status_code == 422

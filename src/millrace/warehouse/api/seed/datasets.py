@@ -1,14 +1,15 @@
 """Seed 004's dataset routes: the owner in the path, ``v1`` versions, the seed's bodies.
 
 Uploads also take Millrace's journey hints (``target_column``, ``task_type``,
-``sensitive_columns``, ``time_budget_s``) and ``encoding``; a seed client never sends them.
+``sensitive_columns``, ``time_budget_s``, ``favorable_label``, ``privileged_groups``,
+``metric``) and ``encoding``, as ``/api/v1`` does; a seed client never sends them.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -18,7 +19,7 @@ from millrace.warehouse.api.routes.datasets import _hints
 from millrace.warehouse.api.routes.forms import meta_from_form, parse_list, upload_name, zip_files
 from millrace.warehouse.api.seed.common import download, find, version_number
 from millrace.warehouse.api.seed.shapes import DatasetFile, DatasetResponse
-from millrace.warehouse.datasets import upload_dataset
+from millrace.warehouse.datasets import JourneyHints, upload_dataset
 from millrace.warehouse.db import read_scope, session_scope
 from millrace.warehouse.ids import id_from_filename
 from millrace.warehouse.models import AssetKind, AssetVersion
@@ -32,6 +33,29 @@ KIND = AssetKind.DATASET
 Text = Annotated[str | None, Form()]
 Skip = Annotated[int, Query(ge=0)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def _journey(
+    target_column: Text = None,
+    task_type: Text = None,
+    sensitive_columns: Text = None,
+    time_budget_s: Annotated[float | None, Form()] = None,
+    favorable_label: Text = None,
+    privileged_groups: Text = None,
+    metric: Text = None,
+) -> JourneyHints:
+    return _hints(
+        target_column,
+        task_type,
+        sensitive_columns,
+        time_budget_s,
+        favorable_label,
+        privileged_groups,
+        metric,
+    )
+
+
+Hints = Annotated[JourneyHints, Depends(_journey)]
 
 
 class DatasetUpdate(BaseModel):
@@ -56,14 +80,11 @@ def upload(
     user: CurrentUser,
     user_id: str,
     file: Annotated[UploadFile, File()],
+    hints: Hints,
     dataset_id: Text = None,
     name: Text = None,
     description: Text = None,
     tags: Text = None,
-    target_column: Text = None,
-    task_type: Text = None,
-    sensitive_columns: Text = None,
-    time_budget_s: Annotated[float | None, Form()] = None,
     encoding: Annotated[str, Form()] = "utf-8",
 ) -> Any:
     owner_id = acting_owner(wh, user, user_id)
@@ -76,7 +97,7 @@ def upload(
         dataset_id=ds_id,
         files=[(filename, file.file)],
         meta=meta_from_form(name, description, tags),
-        hints=_hints(target_column, task_type, sensitive_columns, time_budget_s),
+        hints=hints,
         encoding=encoding,
     )
     return _uploaded(wh, owner_id, ds_id, made)
@@ -88,20 +109,16 @@ def upload_folder(
     user: CurrentUser,
     user_id: str,
     zip_file: Annotated[UploadFile, File()],
+    hints: Hints,
     dataset_id: Text = None,
     name: Text = None,
     description: Text = None,
     preserve_structure: Annotated[bool, Form()] = True,
     tags: Text = None,
-    target_column: Text = None,
-    task_type: Text = None,
-    sensitive_columns: Text = None,
-    time_budget_s: Annotated[float | None, Form()] = None,
     encoding: Annotated[str, Form()] = "utf-8",
 ) -> Any:
     owner_id = acting_owner(wh, user, user_id)
     ds_id = dataset_id or id_from_filename(upload_name(zip_file))
-    hints = _hints(target_column, task_type, sensitive_columns, time_budget_s)
     with zip_files(zip_file, wh.settings, preserve_structure) as files:
         made = upload_dataset(
             wh,
