@@ -208,3 +208,29 @@ def test_a_quarterly_test_file_stepping_by_91_days_is_accepted(tmp_path: Path) -
     )
     [s] = steps.series(prepared)
     assert (s.val_end, len(s.y)) == (44, 46)
+
+
+def test_a_restored_statistical_model_refits_the_chosen_specification(
+    air: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The search runs once, at the first fold: the model the evaluation restores (and the
+    one served) re-estimates what it chose on more rows, it does not search again."""
+    from millrace.ml.forecasting import statistical
+
+    prepared = steps.preprocess(air, _cfg(), tmp_path / "w")
+    trained = steps.train(prepared, "arima", tmp_path / "w")
+    chosen = trained.params["specs"]
+    searches: list[int] = []
+    build = statistical.ARIMA.build
+
+    def counting(season: int, spec: dict | None) -> object:
+        if spec is None:
+            searches.append(1)
+        return build(season, spec)
+
+    monkeypatch.setattr(statistical.ARIMA, "build", staticmethod(counting))
+    statistical._FITS._items.clear()  # no cached fit: the restore must really fit
+    for rows in (steps.refit_rows, steps.all_rows):
+        model = steps.load_model(prepared, trained, rows(steps.series(prepared)))
+        assert model.params["specs"] == chosen
+    assert searches == []

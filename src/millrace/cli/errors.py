@@ -2,6 +2,9 @@
 
 Plain ``typer.echo``, not Rich: Rich wraps a long reason over several lines when stderr is
 not a terminal, and scripts read the first line.
+
+Exit codes: 0 done, 1 an error (the server said no, or could not be reached), 2 bad
+settings, 3 a followed journey waits in ``needs_input`` (``--wait`` stopped there).
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import typer
 
 from millrace.exceptions import ConfigError, MillraceError
 
-__all__ = ["exit_code", "fail", "one_line"]
+__all__ = ["NEEDS_INPUT_EXIT", "exit_code", "fail", "one_line"]
+
+NEEDS_INPUT_EXIT = 3
 
 
 def one_line(exc: MillraceError) -> str:

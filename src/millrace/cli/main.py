@@ -158,6 +158,9 @@ def _register_event_commands() -> None:
     from millrace.cli.gc import gc
 
     app.command("gc")(gc)
+    from millrace.cli.samples import sample
+
+    app.command("sample")(sample)
     # The client side: commands that talk to a running Millrace over HTTP.
     from millrace.cli.remote_data import datasets_app, journeys_app
     from millrace.cli.remote_models import models_app, predict

@@ -3,7 +3,8 @@
 Every command takes ``--url`` and ``--token`` (``MILLRACE_URL``, ``MILLRACE_TOKEN``; the
 names are declared in ``millrace.settings``), prints tables for people and, with ``--json``,
 JSON alone on stdout for scripts. A failure is one ``error: <reason>`` line on stderr and
-exit code 1, whether the server said no or could not be reached.
+exit code 1, whether the server said no or could not be reached; a followed journey left
+waiting in ``needs_input`` ends with exit code 3 (``NEEDS_INPUT_EXIT``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
-from millrace.cli.errors import fail
+from millrace.cli.errors import NEEDS_INPUT_EXIT, fail, one_line
 from millrace.client import Client, step_seconds
 from millrace.exceptions import AuthError, MillraceError
 
@@ -35,6 +37,7 @@ __all__ = [
     "hints",
     "journey_view",
     "out",
+    "print_table",
     "steps_table",
     "when",
 ]
@@ -88,6 +91,23 @@ def emit_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 
 
+def print_table(table: Table, narrow: Table | None = None) -> None:
+    """A table whole. Piped, Rich assumes 80 columns and cuts what does not fit to "…", so
+    it is printed at its natural width (nothing reads it but a file or a script). In a
+    terminal too narrow for it, ``narrow`` (the same data laid out the other way) is shown
+    instead, when there is one."""
+    natural = Measurement.get(out, out.options.update_width(10_000), table).maximum
+    if out.is_terminal:
+        out.print(narrow if narrow is not None and natural > out.width else table)
+        return
+    width = out.width
+    out.width = max(width, natural)
+    try:
+        out.print(table)
+    finally:
+        out.width = width
+
+
 def hints(sensitive: str | None) -> list[str] | None:
     """``--sensitive a,b`` as a list (None when not given, so the API keeps what it has)."""
     if sensitive is None:
@@ -98,9 +118,14 @@ def hints(sensitive: str | None) -> list[str] | None:
 # Journeys, drawn for people
 
 
-def _output(step: str, outputs: dict[str, Any]) -> str:
+def _bias_name(task: str | None) -> str:
+    """A series has no sensitive groups: its bias step profiles the data's quality only."""
+    return "data-quality report" if task == "forecasting" else "bias report"
+
+
+def _output(step: str, outputs: dict[str, Any], task: str | None) -> str:
     if step == "bias" and outputs.get("bias_report_id"):
-        return f"bias report {outputs['bias_report_id']}"
+        return f"{_bias_name(task)} {outputs['bias_report_id']}"
     if step == "automl" and outputs.get("model_id"):
         return f"model {outputs['model_id']} v{outputs.get('model_version')}"
     if step == "xai" and outputs.get("reports"):
@@ -121,7 +146,7 @@ def steps_table(journey: dict[str, Any]) -> Table:
             step,
             state,
             f"{took:.1f}" if took is not None else "",
-            _output(step, info.get("outputs", {})),
+            _output(step, info.get("outputs", {}), journey.get("task_type")),
         )
     return table
 
@@ -135,7 +160,7 @@ def journey_view(client: Client, journey: dict[str, Any]) -> None:
         f"{' (inferred)' if journey.get('task_type_inferred') else ''}  "
         f"budget={journey['time_budget_s']:g}s"
     )
-    out.print(steps_table(journey))
+    print_table(steps_table(journey))
     if journey["state"] == "failed":
         step = journey.get("failed_step") or "setup"
         out.print(f"[red]failed at {step}:[/] {journey['reason']}")
@@ -164,7 +189,8 @@ def follow(client: Client, journey_id: str, timeout: float, quiet: bool) -> dict
 
 
 def finish(client: Client, journey: dict[str, Any], as_json: bool, extra: Any = None) -> None:
-    """Print a followed journey; a failed one also ends the command with exit code 1."""
+    """Print a followed journey. A failed one ends the command with exit code 1, one left
+    in needs_input with exit code 3: a script that waited must not take either for done."""
     if as_json:
         emit_json(journey if extra is None else {**extra, "journey": journey})
     else:
@@ -172,6 +198,10 @@ def finish(client: Client, journey: dict[str, Any], as_json: bool, extra: Any = 
     if journey["state"] == "failed":
         step = journey.get("failed_step") or "setup"
         fail(MillraceError(f"journey {journey['id']} failed at {step}: {journey['reason']}"))
+    if journey["state"] == "needs_input":
+        reason = f"journey {journey['id']} needs input: {journey['reason']}"
+        typer.echo(one_line(MillraceError(reason)), err=True)
+        raise typer.Exit(NEEDS_INPUT_EXIT)
 
 
 def when(timestamp: str | None) -> str:

@@ -14,15 +14,14 @@ from millrace.cli.remote import (
     UrlOpt,
     connect,
     emit_json,
-    fail,
     finish,
     follow,
     hints,
     journey_view,
     out,
+    print_table,
     when,
 )
-from millrace.exceptions import InvalidInputError
 
 __all__ = ["datasets_app", "journeys_app"]
 
@@ -64,7 +63,8 @@ def upload(
 ) -> None:
     """Upload a file as a new dataset version; its journey starts when it has a target.
 
-    With --wait, follow the journey to completed, failed (exit code 1) or needs_input.
+    With --wait, follow the journey to completed, failed (exit code 1) or needs_input
+    (exit code 3).
 
     Example: millrace datasets upload credit.csv --target default --sensitive sex --wait
     """
@@ -121,7 +121,7 @@ def list_datasets(
         table.add_row(
             d["id"], f"v{d['latest_version']}", str(len(d["versions"])), when(d["updated_at"])
         )
-    out.print(table)
+    print_table(table)
 
 
 @journeys_app.command("list")
@@ -150,7 +150,7 @@ def list_journeys(
             j["target_column"] or "-",
             j["id"],
         )
-    out.print(table)
+    print_table(table)
 
 
 @journeys_app.command("show")
@@ -204,9 +204,7 @@ def answer(
         )
         if wait and journey["state"] != "needs_input":
             journey = follow(client, journey_id, timeout, quiet=as_json)
-        finish(client, journey, as_json)
-        if journey["state"] == "needs_input":  # the answer did not do: say why, exit 1
-            fail(InvalidInputError(f"journey {journey_id} still needs input: {journey['reason']}"))
+        finish(client, journey, as_json)  # still needs_input (the answer did not do): exit 3
 
 
 @journeys_app.command("retry")

@@ -17,6 +17,7 @@ from millrace.cli.remote import (
     connect,
     emit_json,
     out,
+    print_table,
     when,
 )
 from millrace.exceptions import InvalidInputError
@@ -50,7 +51,7 @@ def list_models(as_json: JsonOpt = False, url: UrlOpt = None, token: TokenOpt = 
     for c in items:
         since = when(c["history"][-1].get("at")) if c["history"] else ""
         table.add_row(c["model_id"], c["kind"], f"v{c['champion_version']}", since)
-    out.print(table)
+    print_table(table)
 
 
 @models_app.command("show")
@@ -68,22 +69,45 @@ def show(
         return
     versions = model["versions"]
     names = sorted({k for v in versions for k in v["metrics"] if k.startswith("test_")})
-    names = names[:4] or sorted({k for v in versions for k in v["metrics"]})[:4]
+    names = names or sorted({k for v in versions for k in v["metrics"]})
     out.print(f"{model['registered_name']} (test scores; * is the champion)")
+    print_table(_versions_table(versions, names), narrow=_metrics_table(versions, names))
+    champion = model["champion"]
+    for entry in (champion or {}).get("history", [])[-5:]:
+        # No actor: the agent promoted it (as the web UI says).
+        out.print(
+            f"  v{entry.get('version')} {entry.get('reason', '')} by "
+            f"{entry.get('actor') or 'system'} at {when(entry.get('at'))}"
+        )
+
+
+def _score(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, int | float) else str(value)
+
+
+def _versions_table(versions: list[dict[str, Any]], names: list[str]) -> Table:
+    """One row per version, one column per metric."""
     table = Table("", "version")
     table.add_column("created", no_wrap=True)
     for name in names:
         table.add_column(name.removeprefix("test_"), justify="right")
     for v in versions:
-        metrics = [f"{v['metrics'][k]:.4g}" if k in v["metrics"] else "" for k in names]
+        metrics = [_score(v["metrics"][k]) if k in v["metrics"] else "" for k in names]
         table.add_row("*" if v["champion"] else "", v["version"], when(v["created_at"]), *metrics)
-    out.print(table)
-    champion = model["champion"]
-    for entry in (champion or {}).get("history", [])[-5:]:
-        out.print(
-            f"  v{entry.get('version')} {entry.get('reason', '')} by {entry.get('actor') or '-'}"
-            f" at {when(entry.get('at'))}"
+    return table
+
+
+def _metrics_table(versions: list[dict[str, Any]], names: list[str]) -> Table:
+    """The same scores turned on their side, for a terminal too narrow for every metric."""
+    table = Table("metric")
+    for v in versions:
+        table.add_column(f"v{v['version']}{' *' if v['champion'] else ''}", justify="right")
+    for name in names:
+        table.add_row(
+            name.removeprefix("test_"),
+            *(_score(v["metrics"][name]) if name in v["metrics"] else "" for v in versions),
         )
+    return table
 
 
 @models_app.command("promote")
@@ -164,4 +188,4 @@ def predict(
     probabilities = result.get("probabilities") or [[] for _ in result["predictions"]]
     for i, (value, probs) in enumerate(zip(result["predictions"], probabilities, strict=True)):
         table.add_row(str(i), str(value), *(f"{p:.3f}" for p in probs))
-    out.print(table)
+    print_table(table)

@@ -115,6 +115,13 @@ def start_agents(wh: Warehouse, stop: threading.Event) -> list[threading.Thread]
 
 
 def up(
+    host: Annotated[
+        str | None,
+        typer.Option(
+            help="Bind address of the API and the inference server (MILLRACE_API_HOST); "
+            "0.0.0.0 in a container"
+        ),
+    ] = None,
     port: Annotated[int | None, typer.Option(help="API port (MILLRACE_API_PORT)")] = None,
     serve_port: Annotated[
         int, typer.Option(help="Inference server port (millrace serve); 0 to leave it off")
@@ -122,7 +129,7 @@ def up(
 ) -> None:
     """Run the API and every agent in one process (embedded defaults need no servers).
 
-    Example: millrace up --port 8000
+    Example: millrace up --host 0.0.0.0 --port 8000
     """
     import uvicorn
 
@@ -136,11 +143,12 @@ def up(
     threads = start_agents(wh, stop)
     from millrace.cli.serve import serve_in_thread
 
-    stop_serving = serve_in_thread(wh, settings.api_host, serve_port) if serve_port else None
+    bind = host or settings.api_host
+    stop_serving = serve_in_thread(wh, bind, serve_port) if serve_port else None
     try:
         uvicorn.run(
             create_app(warehouse=wh),
-            host=settings.api_host,
+            host=bind,
             port=port or settings.api_port,
             log_level="info",
         )

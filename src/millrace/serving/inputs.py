@@ -93,9 +93,14 @@ def _one_length(columns: Columns) -> int:
     return n
 
 
+def _listed(names: Sequence[str], most: int) -> str:
+    """The first ``most`` names, then how many were left out: a cut list must say so."""
+    shown = ", ".join(map(repr, list(names)[:most]))
+    return f"{shown} and {len(names) - most} more" if len(names) > most else shown
+
+
 def _missing(missing: list[str], wanted: Sequence[str], what: str = "column") -> str:
-    shown = ", ".join(map(repr, missing[:10]))
     return (
-        f"missing {what}(s) {shown}; the model expects {len(wanted)}: "
-        f"{', '.join(map(repr, list(wanted)[:30]))}"
+        f"missing {what}(s) {_listed(missing, 10)}; the model expects {len(wanted)}: "
+        f"{_listed(wanted, 30)}"
     )

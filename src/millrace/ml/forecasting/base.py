@@ -205,7 +205,11 @@ class Forecaster(ABC):
         return {"spec.json": json.dumps({"name": self.name, "params": self.params}).encode()}
 
     def load_state(self, files: dict[str, bytes], data: Data) -> None:
-        """Restore from ``save()``; by default refit (deterministic and cheap)."""
+        """Restore from ``save()``; by default refit (deterministic and cheap) with the
+        saved params, which carry what a search chose (the statistical models' ``specs``):
+        without them every restore would search again, on other rows."""
+        if "spec.json" in files:
+            self.params.update(json.loads(files["spec.json"])["params"])
         self.fit(data)
 
     @property
