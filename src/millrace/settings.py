@@ -95,6 +95,13 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="How often the core agent checks partner steps' time"
     )
 
+    champion_gate: bool = Field(
+        default=True,
+        description="A new AutoML or forecasting version becomes the champion only if it "
+        "beats the current one on a comparable test score (else it is the 'challenger'); "
+        "false promotes every new version",
+    )
+
     max_upload_bytes: int = Field(default=5 * GiB, gt=0)
     zip_max_files: int = Field(default=10_000, gt=0)
     zip_max_total_bytes: int = Field(default=20 * GiB, gt=0)

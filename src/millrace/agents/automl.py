@@ -30,6 +30,7 @@ from millrace.events.topics import Topic
 from millrace.exceptions import InvalidInputError, NotFoundError
 from millrace.faults import crash_point
 from millrace.ml.fairness.metrics import fairness_report
+from millrace.ml.gate import METRIC_TAG, TEST_SET_TAG, held_out_fingerprint
 from millrace.ml.tabular.automl import train_tabular
 from millrace.ml.tabular.data import check_spec, load_frame
 from millrace.ml.tabular.persist import MODEL_FILE, load_package, package_files, trusted_types
@@ -160,6 +161,7 @@ def _train_and_store(message: Message, ctx: HandlerContext, frame: Any) -> int:
             **metrics,
             "best_config": trained.best_config,
             "model_fairness": model_fairness,
+            "test_set": held_out_fingerprint(frame.iloc[trained.test_index]),  # for the gate
             "budget_s": budget,
             "train_and_upload_s": round(time.monotonic() - started, 3),
         },
@@ -184,7 +186,7 @@ def _register_and_announce(ctx: HandlerContext, owner: str, model_id: str, versi
     estimator, encoder = load_package(files)
     fields = ModelFields.model_validate({k: attrs.get(k) for k in ModelFields.model_fields})
     test_scores: dict[str, float] = attrs.get("test_scores") or {}
-    log_tabular_model(
+    tracked = log_tabular_model(
         wh.settings,
         owner_id=owner,
         model_id=model_id,
@@ -208,10 +210,18 @@ def _register_and_announce(ctx: HandlerContext, owner: str, model_id: str, versi
             "dataset_id": str(fields.training_dataset),
             "dataset_version": str(fields.training_dataset_version),
             "warehouse_model_version": str(version),
+            METRIC_TAG: str(attrs.get("metric") or ""),  # the gate compares on these
+            TEST_SET_TAG: str(attrs.get("test_set") or ""),
         },
     )
+    verdict = tracked.verdict.as_dict() if tracked.verdict else None
     payload, subject = model_uploaded(
-        owner, model_id, version, size, fields, {"journey_id": attrs.get("journey_id")}
+        owner,
+        model_id,
+        version,
+        size,
+        fields,
+        {"journey_id": attrs.get("journey_id"), "promotion": verdict},
     )
     if not _announced(ctx, subject):
         ctx.emit(payload, subject=subject)

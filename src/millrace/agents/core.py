@@ -70,7 +70,10 @@ def handle(message: Message, ctx: HandlerContext) -> None:
                 model_id=p["model_id"],
                 model_version=parse_version(p["version"]),
                 framework=p.get("framework"),
-                metrics={k: p.get(k) for k in ("validation_accuracy", "test_accuracy")},
+                # "promotion": the champion/challenger gate's verdict (Millrace's AutoML)
+                metrics={
+                    k: p.get(k) for k in ("validation_accuracy", "test_accuracy", "promotion")
+                },
             )
         elif message.topic == Topic.XAI.value:
             partner = is_partner_step(journey, "xai", wh.settings) and not p.get("journey_id")

@@ -121,8 +121,9 @@ def train_forecaster(message: Message, ctx: HandlerContext, frame: pd.DataFrame)
         ],
         "failed_candidates": run.failed,
         "test_scores": best["test"],
-        "mlflow_registered_name": run.promotion.history[-1].get("registered_name"),
-        "mlflow_version": run.promotion.history[-1].get("mlflow_version"),
+        "mlflow_registered_name": run.promotion.latest.get("registered_name"),
+        "mlflow_version": run.promotion.latest.get("mlflow_version"),
+        "promotion": run.promotion.latest.get("verdict"),  # champion or challenger, and why
         "budget_s": budget,
         "train_and_upload_s": round(time.monotonic() - started, 3),
     }
@@ -145,5 +146,5 @@ def train_forecaster(message: Message, ctx: HandlerContext, frame: pd.DataFrame)
             training_dataset_version=version,
         ),
         attributes=json.loads(json.dumps(summary, default=str)),
-        event_extra={"journey_id": p.get("journey_id")},
+        event_extra={"journey_id": p.get("journey_id"), "promotion": summary["promotion"]},
     )

@@ -24,9 +24,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from millrace.exceptions import ConflictError, InvalidInputError, NotFoundError
+from millrace.ml.gate import Scores, Verdict, judge
 from millrace.warehouse.ids import check_id
 
 __all__ = [
+    "CHALLENGER",
     "CHAMPION",
     "HISTORY_TAG",
     "KIND_TAG",
@@ -42,10 +44,13 @@ __all__ = [
     "register_model",
     "registered_name",
     "rollback",
+    "settle",
     "versions",
 ]
 
 CHAMPION = "champion"
+CHALLENGER = "challenger"  # the newest version the gate kept out (``settle``)
+VERDICT_TAG = "millrace.verdict"  # on a version: the gate's verdict, as JSON
 HISTORY_TAG = "millrace.champion_history"
 KIND_TAG = "millrace.kind"
 OWNER_TAG = "millrace.owner"
@@ -210,9 +215,16 @@ def list_champions(tracking_uri: str, owner: str | None = None) -> list[Champion
 
 
 def promote(
-    tracking_uri: str, name: str, version: str, *, reason: str = "promoted", actor: str = ""
+    tracking_uri: str,
+    name: str,
+    version: str,
+    *,
+    reason: str = "promoted",
+    actor: str = "",
+    detail: str | None = None,
 ) -> Champion:
-    """Point ``champion`` at ``version`` and append it to the history."""
+    """Point ``champion`` at ``version`` and append it to the history (``detail``: the
+    gate's sentence on why, for automatic promotions)."""
     from mlflow.exceptions import MlflowException
 
     client = mlflow_client(tracking_uri)
@@ -222,17 +234,57 @@ def promote(
         raise NotFoundError(f"model {name!r} has no version {version}") from exc
     model = client.get_registered_model(name)
     history = _history(model)
-    history.append(
-        {
-            "version": str(target.version),
-            "reason": reason,
-            "actor": actor,
-            "at": datetime.now(UTC).isoformat(),
-        }
-    )
+    entry = {
+        "version": str(target.version),
+        "reason": reason,
+        "actor": actor,
+        "at": datetime.now(UTC).isoformat(),
+    }
+    history.append({**entry, "detail": detail} if detail else entry)
     client.set_registered_model_alias(name, CHAMPION, str(target.version))
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[-100:]))
+    if str((model.aliases or {}).get(CHALLENGER)) == str(target.version):
+        client.delete_registered_model_alias(name, CHALLENGER)  # promoted by hand: no longer
     return _champion(name, target, client.get_registered_model(name))
+
+
+def settle(
+    tracking_uri: str, name: str, version: str, *, reason: str, gate: bool = True
+) -> Verdict:
+    """Put a newly registered version through the champion/challenger gate (``ml.gate``):
+    promote it, or register it as the ``challenger`` with the reason.
+
+    The verdict is written on the version (``millrace.verdict``) before it takes effect,
+    so a redelivered trigger finishes the same decision instead of judging again against
+    a champion that may have changed meanwhile.
+    """
+    client = mlflow_client(tracking_uri)
+    mv = client.get_model_version(name, str(version))
+    recorded = (mv.tags or {}).get(VERDICT_TAG)
+    if recorded:
+        verdict = Verdict(**json.loads(recorded))
+    else:
+        live = champion(tracking_uri, name)
+        verdict = judge(
+            _scores(client, str(version), mv.run_id),
+            _scores(client, live.version, live.run_id) if live else None,
+            enabled=gate,
+        )
+        client.set_model_version_tag(name, str(version), VERDICT_TAG, json.dumps(verdict.as_dict()))
+    live = champion(tracking_uri, name)
+    if verdict.promoted:
+        if live is None or live.version != str(version):
+            promote(tracking_uri, name, str(version), reason=reason, detail=verdict.reason)
+    else:
+        client.set_registered_model_alias(name, CHALLENGER, str(version))
+    return verdict
+
+
+def _scores(client: Any, version: str, run_id: str | None) -> Scores:
+    if not run_id:
+        return Scores(version=version)
+    data = client.get_run(run_id).data
+    return Scores.from_run(version, dict(data.metrics), dict(data.tags))
 
 
 def champion_stack(

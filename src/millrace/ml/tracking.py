@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from millrace.faults import crash_point
+from millrace.ml.gate import METRIC_TAG, Verdict
 from millrace.ml.registry import (
     CHAMPION,
     KIND_TAG,
-    champion,
     mlflow_client,
-    promote,
     register_model,
     registered_name,
+    settle,
 )
 from millrace.ml.tracking_store import ensure_store, sqlite_path
 from millrace.settings import Settings
@@ -50,6 +50,7 @@ class Tracked:
     run_id: str
     registered_name: str
     registered_version: str
+    verdict: Verdict | None = None  # the gate's: champion or challenger, and why
 
 
 def _mlflow(tracking_uri: str) -> Any:
@@ -117,10 +118,11 @@ def log_tabular_model(
     artifacts: dict[str, str],
     tags: dict[str, str],
 ) -> Tracked:
-    """Log and register one trained model as the champion, once per ``key``.
+    """Log and register one trained model, once per ``key``; it becomes the champion if
+    it passes the champion/challenger gate (``ml.gate``), else the challenger.
 
     Called again with the same key (a redelivery after a crash), it finds the version made
-    the first time and only finishes what is missing: the ``champion`` alias.
+    the first time and only finishes what is missing: the gate's recorded decision.
     """
     uri = settings.resolved_mlflow_uri
     name = register_model(uri, owner=owner_id, model_id=model_id, kind="tabular")
@@ -156,10 +158,8 @@ def log_tabular_model(
             model_id=info.model_id,
         )
         crash_point("automl.after_mlflow_version")
-    live = champion(uri, name)
-    if live is None or live.version != str(version.version):
-        promote(uri, name, str(version.version), reason="automl")
-    return Tracked(run_id, name, str(version.version))
+    verdict = settle(uri, name, str(version.version), reason="automl", gate=settings.champion_gate)
+    return Tracked(run_id, name, str(version.version), verdict)
 
 
 def log_forecaster(
@@ -199,19 +199,22 @@ def register_champion(
     model_id: str,
     run_id: str,
     metrics: dict[str, float],
-) -> tuple[str, str]:
-    """Register a forecasting run's ``model`` folder as a new version and promote it;
-    returns the registered name and the version."""
+    gate: bool = True,
+) -> tuple[str, str, Verdict]:
+    """Register a forecasting run's ``model`` folder as a new version and put it through
+    the champion/challenger gate (compared on test MASE); returns the registered name,
+    the version and the gate's verdict."""
     client = mlflow_client(tracking_uri)
     registered = register_model(tracking_uri, owner=owner, model_id=model_id, kind="forecasting")
     run = client.get_run(run_id)
     for key, value in metrics.items():
         client.log_metric(run_id, key, float(value))
+    client.set_tag(run_id, METRIC_TAG, "mase")  # scale-free, so comparable across refits
     version = client.create_model_version(
         registered,
         source=f"{run.info.artifact_uri}/model",
         run_id=run_id,
         tags={KIND_TAG: "forecasting"},
     )
-    promote(tracking_uri, registered, str(version.version), reason="pipeline")
-    return registered, str(version.version)
+    verdict = settle(tracking_uri, registered, str(version.version), reason="pipeline", gate=gate)
+    return registered, str(version.version), verdict

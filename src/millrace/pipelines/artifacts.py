@@ -74,3 +74,11 @@ class Promotion(BaseModel):
     champion: str
     model_uri: str
     history: list[dict[str, Any]]
+    # The run's model when the champion/challenger gate kept it out (``champion`` and
+    # ``history`` then still name the live one): its entry, with ``verdict``.
+    challenger: dict[str, Any] | None = None
+
+    @property
+    def latest(self) -> dict[str, Any]:
+        """This run's entry, whether it went live or not."""
+        return self.challenger or self.history[-1]

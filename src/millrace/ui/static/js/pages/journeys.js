@@ -168,6 +168,13 @@ async function biasSummary(j) {
   );
 }
 
+// The champion/challenger gate's verdict on this journey's model: live, or kept out and why.
+function promotionNote(verdict) {
+  if (!verdict) return null;
+  const label = verdict.promoted ? "★ Champion: " : "Challenger, not promoted: ";
+  return h("p", { id: "promotion", class: verdict.promoted ? "promotion" : "promotion flag" }, label, verdict.reason);
+}
+
 async function automlSummary(j) {
   const out = j.steps.automl?.outputs;
   if (!out?.model_id) return null;
@@ -184,6 +191,7 @@ async function automlSummary(j) {
       `Best: ${a.algorithm || a.framework || "?"}, validation ${a.metric || "score"} ${fmtNum(a.validation_score)}, `,
       `trained in ${fmtSeconds(a.train_and_upload_s)} of a ${fmtSeconds(a.budget_s)} budget.`,
     ),
+    promotionNote(out.promotion),
     h("h3", {}, "Held-out test scores"),
     kv(Object.entries(scores)),
     a.model_fairness ? modelFairness(a.model_fairness) : null,
@@ -208,6 +216,7 @@ async function forecastSummary(out, version) {
         h("strong", { class: "champion" }, `★ ${a.champion}`),
         ` of ${a.leaderboard?.length ?? "?"} candidates, chosen on validation; ran on the ${a.runner || "?"} runner in ${fmtSeconds(a.train_and_upload_s)}.`,
       ),
+      promotionNote(out.promotion || a.promotion),
       h("h3", {}, "Champion's held-out test scores"),
       kv(Object.entries(a.test_scores || {})),
       h("a", { class: "btn", href: `#/forecasts/${enc(out.model_id)}/v/${out.model_version}` }, "Open the forecasting run"),

@@ -70,6 +70,14 @@ async function act(path, body, message) {
   }
 }
 
+// A version the champion/challenger gate kept out: its badge, with the reason.
+function challenger(r) {
+  const raw = r.tags?.["millrace.verdict"];
+  const verdict = raw ? JSON.parse(raw) : null;
+  if (!verdict || verdict.promoted) return null;
+  return h("span", { class: "challenger", "data-challenger": r.version, title: verdict.reason }, "challenger: ", verdict.reason);
+}
+
 function registryCard(modelId, reg) {
   const metricKeys = [...new Set(reg.versions.flatMap((v) => Object.keys(v.metrics)))].slice(0, 6);
   const back = previousChampion(reg.champion?.history);
@@ -88,7 +96,7 @@ function registryCard(modelId, reg) {
   const versions = table(
     reg.versions,
     [
-      ["version", "Version", (v, r) => h("span", { "data-version": v }, `v${v} `, r.champion ? h("span", { class: "champion", "data-champion": v }, "★ champion") : null)],
+      ["version", "Version", (v, r) => h("span", { "data-version": v }, `v${v} `, r.champion ? h("span", { class: "champion", "data-champion": v }, "★ champion") : challenger(r))],
       ["created_at", "Registered", fmtDate],
       ...metricKeys.map((k) => [k, k.replace(/_/g, " "), (_, r) => fmtNum(r.metrics[k])]),
       [
