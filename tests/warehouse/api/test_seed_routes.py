@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import zipfile
+from datetime import datetime
 
 import pytest
 
@@ -49,6 +49,10 @@ USER_FIELDS = {
 }
 
 
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _upload(user: UserClient, dataset_id: str, rows: int = 5, **form: str) -> dict:
     r = user.http.post(
         f"/datasets/upload/{user.user_id}",
@@ -75,9 +79,17 @@ def test_upload_answers_the_seeds_dataset_response(user: UserClient) -> None:
         "sex": "object",
         "label": "int64",
     }
-    # The upload is announced as Millrace's own uploads are (whatever the payload's layout).
-    events = outbox(user.api.backend, "dataset-events")
-    assert any(user.user_id in json.dumps(e.payload) for e in events)
+    # The upload's dataset-events message carries the same values this route answers.
+    (event,) = [
+        e
+        for e in outbox(user.api.backend, "dataset-events")
+        if e.payload.get("dataset", {}).get("user_id") == user.user_id
+    ]
+    announced = event.payload["dataset"]
+    for key in DATASET_FIELDS - {"files", "created_at", "updated_at"}:
+        assert announced[key] == body[key], key
+    for key in ("created_at", "updated_at"):
+        assert _when(announced[key]) == _when(body[key])
     assert _upload(user, "people")["version"] == "v2"
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from millrace.warehouse.api.schemas import Timestamp
 from millrace.warehouse.ids import version_label
 from millrace.warehouse.models import Asset, AssetFile, AssetVersion, Report, User
+from millrace.warehouse.seed_shapes import dataset_metadata
 
 __all__ = [
     "BiasReportResponse",
@@ -25,27 +26,7 @@ __all__ = [
     "TransformationReportResponse",
     "UserResponse",
     "XAIReportResponse",
-    "is_folder",
 ]
-
-# The model fields the seed's upload form and update body carry beyond ModelFields.
-MODEL_EXTRA_FIELDS = (
-    "input_shape",
-    "output_shape",
-    "num_parameters",
-    "training_loss",
-    "python_version",
-    "dependencies",
-    "hardware_requirements",
-    "is_active",
-    "is_production_ready",
-)
-
-
-def is_folder(version: AssetVersion) -> bool:
-    """Millrace does not record how a version arrived; several files or a nested path can
-    only have come from a zip, so those are the seed's folder uploads."""
-    return version.file_count > 1 or any("/" in f.path for f in version.files)
 
 
 def _ext(path: str) -> str:
@@ -56,13 +37,6 @@ def _ext(path: str) -> str:
 def _logical_path(asset: Asset, version: AssetVersion, path: str = "") -> str:
     label = version_label(version.version)
     return f"{asset.kind}s/{asset.owner_id}/{asset.asset_id}/{label}/{path}"
-
-
-def _custom(version: AssetVersion) -> dict[str, Any]:
-    custom = dict(version.attributes.get("custom_metadata") or {})
-    if is_folder(version):
-        custom.setdefault("file_count", version.file_count)
-    return custom
 
 
 class DatasetFile(BaseModel):
@@ -107,32 +81,9 @@ class DatasetResponse(BaseModel):
 
     @classmethod
     def of(cls, asset: Asset, version: AssetVersion) -> DatasetResponse:
-        folder = is_folder(version)
-        files = list(version.files)
-        schema = None if folder or not files else files[0].table_schema
-        tabular = schema if schema and "columns" in schema else None
-        return cls(
-            dataset_id=asset.asset_id,
-            user_id=asset.owner_id,
-            name=asset.name,
-            description=asset.description or None,
-            version=version_label(version.version),
-            file_type=", ".join(sorted({_ext(f.path) for f in files})),
-            file_size=version.size_bytes,
-            original_filename=f"{asset.asset_id}.zip" if folder else files[0].path,
-            files=[DatasetFile.of(asset, version, f) for f in files] if folder else None,
-            is_folder=folder,
-            columns=list(tabular["columns"]) if tabular else None,
-            row_count=tabular.get("row_count") if tabular else None,
-            data_types={str(k): str(v) for k, v in tabular.get("dtypes", {}).items()}
-            if tabular
-            else None,
-            tags=list(asset.tags),
-            custom_metadata=_custom(version),
-            created_at=version.created_at,
-            updated_at=asset.updated_at,
-            file_hash=None if folder else files[0].sha256,
-        )
+        """The very dict ``dataset-events`` and the bias trigger carry, so a partner reads
+        the same values from an event and from this route."""
+        return cls.model_validate(dataset_metadata(asset, version))
 
 
 class ModelFile(DatasetFile):
