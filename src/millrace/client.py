@@ -7,6 +7,7 @@ script sees the same one-line reason the API gives. A server that cannot be reac
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -184,6 +185,9 @@ class Client:
         task_type: str | None = None,
         sensitive_columns: list[str] | None = None,
         time_budget_s: float | None = None,
+        favorable_label: str | None = None,
+        privileged_groups: dict[str, str] | None = None,
+        metric: str | None = None,
     ) -> Json:
         """A new version of a dataset; its journey is opened by the core agent."""
         form = {
@@ -194,6 +198,9 @@ class Client:
             "task_type": task_type,
             "sensitive_columns": ",".join(sensitive_columns) if sensitive_columns else None,
             "time_budget_s": str(time_budget_s) if time_budget_s else None,
+            "favorable_label": favorable_label,
+            "privileged_groups": json.dumps(privileged_groups) if privileged_groups else None,
+            "metric": metric,
         }
         with path.open("rb") as f:
             return self._obj(
@@ -228,6 +235,9 @@ class Client:
         task_type: str | None = None,
         sensitive_columns: list[str] | None = None,
         time_budget_s: float | None = None,
+        favorable_label: str | None = None,
+        privileged_groups: dict[str, str] | None = None,
+        metric: str | None = None,
     ) -> Json:
         """Open the journey of a dataset version (the latest by default), or complete it.
 
@@ -237,7 +247,15 @@ class Client:
         body: Json = {"dataset_id": dataset_id}
         if version is not None:
             body["version"] = version
-        hints = _hints(target_column, task_type, sensitive_columns, time_budget_s)
+        hints = _hints(
+            target_column,
+            task_type,
+            sensitive_columns,
+            time_budget_s,
+            favorable_label=favorable_label,
+            privileged_groups=privileged_groups,
+            metric=metric,
+        )
         return self._obj("POST", "/api/v1/journeys", json={**body, **hints})
 
     def answer_journey(
@@ -248,9 +266,20 @@ class Client:
         task_type: str | None = None,
         sensitive_columns: list[str] | None = None,
         time_budget_s: float | None = None,
+        favorable_label: str | None = None,
+        privileged_groups: dict[str, str] | None = None,
+        metric: str | None = None,
     ) -> Json:
         """Give a journey waiting in ``needs_input`` what it asked for (409 once it moved on)."""
-        hints = _hints(target_column, task_type, sensitive_columns, time_budget_s)
+        hints = _hints(
+            target_column,
+            task_type,
+            sensitive_columns,
+            time_budget_s,
+            favorable_label=favorable_label,
+            privileged_groups=privileged_groups,
+            metric=metric,
+        )
         return self._obj("PATCH", f"/api/v1/journeys/{journey_id}", json=hints)
 
     def retry_journey(self, journey_id: str) -> Json:
@@ -356,6 +385,10 @@ def _hints(
     task_type: str | None,
     sensitive_columns: list[str] | None,
     time_budget_s: float | None,
+    *,
+    favorable_label: str | None = None,
+    privileged_groups: dict[str, str] | None = None,
+    metric: str | None = None,
 ) -> Json:
     """Only what was given: the API applies the fields it receives and keeps the rest."""
     hints = {
@@ -363,6 +396,9 @@ def _hints(
         "task_type": task_type,
         "sensitive_columns": sensitive_columns,
         "time_budget_s": time_budget_s,
+        "favorable_label": favorable_label,
+        "privileged_groups": privileged_groups,
+        "metric": metric,
     }
     return {k: v for k, v in hints.items() if v is not None}
 

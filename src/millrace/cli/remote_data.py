@@ -36,6 +36,31 @@ SensitiveOpt = Annotated[
     str | None, typer.Option("--sensitive", help="Sensitive columns, comma-separated")
 ]
 BudgetOpt = Annotated[float | None, typer.Option("--budget", help="AutoML time budget, seconds")]
+FavourableOpt = Annotated[
+    str | None,
+    typer.Option("--favorable-label", help="The target value that is the good outcome"),
+]
+PrivilegedOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--privileged", help="Reference group per sensitive column, e.g. sex=Male,race=White"
+    ),
+]
+MetricOpt = Annotated[
+    str | None, typer.Option("--metric", help="AutoML metric, e.g. roc_auc, log_loss, r2")
+]
+
+
+def _groups(value: str | None) -> dict[str, str] | None:
+    """``sex=Male,race=White`` as a map; the API checks the groups against the data."""
+    if not value:
+        return None
+    pairs = [p.partition("=") for p in value.split(",") if p.strip()]
+    if any(not k.strip() or not sep or not v.strip() for k, sep, v in pairs):
+        raise typer.BadParameter("use column=group pairs, e.g. sex=Male,race=White")
+    return {k.strip(): v.strip() for k, _sep, v in pairs}
+
+
 WaitOpt = Annotated[bool, typer.Option("--wait", help="Follow the journey until it stops")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds --wait waits at most")]
 
@@ -55,6 +80,9 @@ def upload(
     task: TaskOpt = None,
     sensitive: SensitiveOpt = None,
     budget: BudgetOpt = None,
+    favorable_label: FavourableOpt = None,
+    privileged: PrivilegedOpt = None,
+    metric: MetricOpt = None,
     wait: WaitOpt = False,
     timeout: TimeoutOpt = 900,
     as_json: JsonOpt = False,
@@ -78,6 +106,9 @@ def upload(
             task_type=task,
             sensitive_columns=hints(sensitive),
             time_budget_s=budget,
+            favorable_label=favorable_label,
+            privileged_groups=_groups(privileged),
+            metric=metric,
         )
         version = body["version"]
         if not wait:
@@ -184,6 +215,9 @@ def answer(
     task: TaskOpt = None,
     sensitive: SensitiveOpt = None,
     budget: BudgetOpt = None,
+    favorable_label: FavourableOpt = None,
+    privileged: PrivilegedOpt = None,
+    metric: MetricOpt = None,
     wait: WaitOpt = False,
     timeout: TimeoutOpt = 900,
     as_json: JsonOpt = False,
@@ -201,6 +235,9 @@ def answer(
             task_type=task,
             sensitive_columns=hints(sensitive),
             time_budget_s=budget,
+            favorable_label=favorable_label,
+            privileged_groups=_groups(privileged),
+            metric=metric,
         )
         if wait and journey["state"] != "needs_input":
             journey = follow(client, journey_id, timeout, quiet=as_json)
