@@ -3,6 +3,8 @@
 Errors come back as ``MillraceError`` subclasses carrying the server's problem detail, so a
 script sees the same one-line reason the API gives. A server that cannot be reached is an
 ``UnreachableError`` naming the URL, never an httpx traceback: the CLI prints it as is.
+A server that answers but is not Millrace (a wrong port or URL) is a ``NotMillraceError``
+that says so, rather than its bare "Not Found".
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from millrace.exceptions import (
 __all__ = [
     "TERMINAL_STATES",
     "Client",
+    "NotMillraceError",
     "ReportKind",
     "UnreachableError",
     "step_seconds",
@@ -55,6 +58,15 @@ _ERRORS: dict[int, type[MillraceError]] = {
 
 class UnreachableError(BackendUnavailableError):
     """Nothing answered at the URL (refused, unknown host, timed out)."""
+
+
+class NotMillraceError(MillraceError):
+    """Something answered at the URL, but not as Millrace does: every Millrace error is an
+    ``application/problem+json`` document and every answer JSON."""
+
+
+def _is_problem(response: httpx.Response) -> bool:
+    return response.headers.get("content-type", "").startswith("application/problem+json")
 
 
 def _url(value: str) -> str:
@@ -130,9 +142,34 @@ class Client:
             what = f"inference server at {self.serve_url}" if serve else f"API at {self.base_url}"
             raise UnreachableError(f"cannot reach the Millrace {what}: {_reason(exc)}") from None
 
+    def _stranger(self, response: httpx.Response) -> NotMillraceError:
+        """Name the URL to fix: the server's own reason would only say "Not Found"."""
+        serving = self.serve_url is not None and str(response.url).startswith(self.serve_url)
+        what, where = (
+            ("inference server", "--serve-url or MILLRACE_SERVE_URL")
+            if serving
+            else ("API", "--url or MILLRACE_URL")
+        )
+        root = self.serve_url if serving else self.base_url
+        kind = response.headers.get("content-type", "").split(";")[0] or "no content type"
+        return NotMillraceError(
+            f"{root} is not a Millrace {what}: {response.request.method} "
+            f"{response.url.path} answered {response.status_code} {response.reason_phrase} "
+            f"({kind}); check {where}"
+        )
+
     def _check(self, response: httpx.Response) -> Any:
         if response.is_success:
-            return response.json() if response.content else None
+            if not response.content:
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                raise self._stranger(response) from None
+        if not _is_problem(response) and (
+            response.status_code < 500 or "html" in response.headers.get("content-type", "")
+        ):  # (a bare 500 in plain text can be Millrace's own crash: its text is kept)
+            raise self._stranger(response)
         try:
             detail = response.json().get("detail", response.text)
         except ValueError:
@@ -164,8 +201,11 @@ class Client:
 
     def health(self) -> Json:
         response = self._send("GET", "/health")
-        if response.status_code in (200, 503):
-            return response.json()  # type: ignore[no-any-return]
+        if response.status_code == 503 and not _is_problem(response):
+            try:
+                return response.json()  # type: ignore[no-any-return]
+            except ValueError:
+                pass  # a proxy's 503 page: _check says what it was
         return self._check(response)  # type: ignore[no-any-return]
 
     def me(self) -> Json:
