@@ -83,6 +83,8 @@ def test_upload_answer_needs_input_and_watch_the_journey_complete(tab: Tab) -> N
     page.select_option("#input-target", "high_risk")
     page.check("#input-sensitive input[value=sex]")
     page.fill("#input-budget", str(BUDGET_S))
+    page.fill("#input-favourable", "0")  # not high risk is the good outcome
+    page.fill("#input-privileged", "sex=1")
     tab.shot("needs-input")
     page.click("#start-journey")
 
@@ -111,6 +113,13 @@ def test_upload_answer_needs_input_and_watch_the_journey_complete(tab: Tab) -> N
     expect(report.locator("h1")).to_have_text("Bias report: diabetes v1")
     groups = report.locator("[data-attribute=sex] table").first
     expect(groups.locator("tbody tr")).to_have_count(2)
+    expect(report.locator("[data-attribute=sex]")).to_contain_text(
+        "Reference group: 1 (given in privileged_groups)"
+    )
+    versus = report.locator("[data-attribute=sex] table").nth(1)
+    expect(versus.locator("tbody tr")).to_have_count(1)  # group 2 against the reference
+    expect(versus.locator("thead")).to_contain_text("Disparate impact")
+    expect(report).to_contain_text("Favourable outcome: high_risk == '0' (given as")
     expect(report.locator("svg.chart rect").first).to_be_visible()
     expect(report.locator("figcaption", has_text="Selection rate by sex")).to_be_visible()
     tab.shot("bias-report")

@@ -58,7 +58,7 @@ def _flags(column: str, reference: str, versus: dict[str, dict[str, Any]]) -> li
             if value is not None and abs(value) > PARITY_TOLERANCE:
                 side = "lower" if value < 0 else "higher"
                 flags.append(
-                    f"{who}: {name} {value:+.3f} is beyond +-{PARITY_TOLERANCE} ({g} {side})"
+                    f"{who}: {name} {value:+.3f} is beyond ±{PARITY_TOLERANCE} ({g} {side})"
                 )
     return flags
 

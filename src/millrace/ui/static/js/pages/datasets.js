@@ -92,6 +92,9 @@ export function uploadCard({ datasetId } = {}) {
         if (v.task_type) body.append("task_type", v.task_type);
         if (v.sensitive_columns) body.append("sensitive_columns", v.sensitive_columns.join(","));
         if (v.time_budget_s) body.append("time_budget_s", String(v.time_budget_s));
+        if (v.favorable_label) body.append("favorable_label", v.favorable_label);
+        if (v.privileged_groups) body.append("privileged_groups", JSON.stringify(v.privileged_groups));
+        if (v.metric) body.append("metric", v.metric);
         const user = enc(session.user.user_id);
         const path = isZip ? `/api/v1/datasets/upload/folder/${user}` : `/api/v1/datasets/upload/${user}`;
         button.disabled = true;

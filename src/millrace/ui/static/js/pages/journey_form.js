@@ -1,7 +1,19 @@
-// The fields a journey needs (target, task, sensitive columns, budget): used by the upload
-// form (optional there) and by a journey waiting in needs_input (target required).
+// The fields a journey needs (target, task, sensitive columns, budget) and the optional
+// ones its reports read (favourable label, reference groups, AutoML metric): used by the
+// upload form (optional there) and by a journey waiting in needs_input (target required).
 
 import { h } from "../dom.js";
+
+// FLAML's metric names; the AutoML agent says which fit the task.
+const METRICS = ["accuracy", "roc_auc", "log_loss", "f1", "r2", "rmse", "mae"];
+const PAIRS = "\\s*[^=,]+=[^=,]+(\\s*,\\s*[^=,]+=[^=,]+)*\\s*";
+
+// "sex=Male, race=White" as {sex: "Male", race: "White"}; null when empty.
+export function parseGroups(text) {
+  const pairs = (text || "").split(",").map((p) => p.trim()).filter(Boolean);
+  if (!pairs.length) return null;
+  return Object.fromEntries(pairs.map((p) => p.split("=").map((s) => s.trim())));
+}
 
 const TASKS = [
   ["", "Infer from the target"],
@@ -45,6 +57,28 @@ export function journeyFields(columns, { required = false, initial = {}, prefix 
     placeholder: "60",
     value: initial.time_budget_s ?? "",
   });
+  const favourable = h("input", {
+    id: id("favourable"),
+    name: "favorable_label",
+    placeholder: "e.g. 1, good, approved (assumed if empty)",
+    value: initial.favorable_label ?? "",
+  });
+  const privileged = h("input", {
+    id: id("privileged"),
+    name: "privileged_groups",
+    placeholder: "e.g. sex=Male, race=White (the largest group if empty)",
+    pattern: PAIRS,
+    title: "column=group pairs, comma-separated",
+    value: Object.entries(initial.privileged_groups || {}).map(([k, v]) => `${k}=${v}`).join(", "),
+  });
+  const metric = h("input", {
+    id: id("metric"),
+    name: "metric",
+    list: id("metrics"),
+    placeholder: "default: chosen for the task",
+    value: initial.metric ?? "",
+  });
+  const metricList = h("datalist", { id: id("metrics") }, METRICS.map((m) => h("option", { value: m })));
   const chosen = new Set(initial.sensitive_columns || []);
   let sensitive;
   let sensitiveValues;
@@ -87,6 +121,19 @@ export function journeyFields(columns, { required = false, initial = {}, prefix 
       h("label", { for: id("sensitive") }, "Sensitive columns (fairness is measured across their groups)"),
       sensitive,
     ),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: id("favourable") }, "Favourable outcome (the target value that is good news)"),
+      favourable,
+    ),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: id("privileged") }, "Reference (privileged) group per sensitive column"),
+      privileged,
+    ),
+    h("div", { class: "field" }, h("label", { for: id("metric") }, "AutoML metric"), metric, metricList),
   );
   const values = () => {
     const out = {};
@@ -95,6 +142,10 @@ export function journeyFields(columns, { required = false, initial = {}, prefix 
     if (budget.value) out.time_budget_s = Number(budget.value);
     const s = sensitiveValues();
     if (s.length) out.sensitive_columns = s;
+    if (favourable.value.trim()) out.favorable_label = favourable.value.trim();
+    const groups = parseGroups(privileged.value);
+    if (groups) out.privileged_groups = groups;
+    if (metric.value.trim()) out.metric = metric.value.trim();
     return out;
   };
   return { el, values };

@@ -258,6 +258,11 @@ export async function journeyPage(journeyId) {
         ["Task", j.task_type ? `${j.task_type}${j.task_type_inferred ? " (inferred)" : ""}` : "–"],
         ["Sensitive", j.sensitive_columns.length ? j.sensitive_columns.join(", ") : "none"],
         ["Budget", fmtSeconds(j.time_budget_s)],
+        ...(j.favorable_label != null ? [["Favourable outcome", j.favorable_label]] : []),
+        ...(Object.keys(j.privileged_groups || {}).length
+          ? [["Reference groups", Object.entries(j.privileged_groups).map(([k, v]) => `${k}=${v}`).join(", ")]]
+          : []),
+        ...(j.metric ? [["AutoML metric", j.metric]] : []),
         ["Started", fmtDate(j.created_at)],
         ["Total", j.completed_at ? fmtSeconds(seconds(j.created_at, j.completed_at)) : "–"],
       ]),

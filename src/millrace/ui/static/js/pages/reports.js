@@ -4,7 +4,7 @@
 import { api, apiText, enc } from "../api.js";
 import { barChart, colour } from "../charts.js";
 import { card, fmtDate, h, kv, table } from "../dom.js";
-import { fairnessAttribute } from "./results.js";
+import { fairnessAttribute, favourableText } from "./results.js";
 
 async function journeyFor(datasetId, match) {
   try {
@@ -91,7 +91,15 @@ export async function biasPage(reportId) {
       "Fairness",
       fairness
         ? [
-            h("p", {}, `Favourable outcome: ${fairness.favourable_outcome}. Selection rate is the share of each group with that outcome.`),
+            h("p", {}, `${favourableText(fairness)} Selection rate is the share of each group with that outcome.`),
+            fairness.min_group_size
+              ? h(
+                  "p",
+                  { class: "muted small" },
+                  `Each group is compared with its reference group (AIF360's definitions and signs: below 1 or negative means worse off). ` +
+                    `Flagged: disparate impact outside [0.8, 1.25], differences beyond ±0.1; groups under ${fairness.min_group_size} rows are shown, never flagged.`,
+                )
+              : null,
             Object.entries(fairness.attributes).map(([column, entry]) => fairnessAttribute(column, entry)),
           ]
         : h("p", { class: "muted" }, "No sensitive columns were given, so there are no fairness metrics."),
