@@ -124,6 +124,26 @@ def test_folder_upload_lists_its_files(user: UserClient) -> None:
     assert one_file.content == entries["train/b.csv"]
 
 
+def test_split_downloads_keep_one_folder(user: UserClient) -> None:
+    """The seed's later partners ask ``split=train`` of a train/test/drift folder."""
+    entries = {f"{part}/data.csv": csv_bytes(n) for n, part in enumerate(("train", "test"), 2)}
+    r = user.http.post(
+        f"/datasets/upload/folder/{user.user_id}",
+        files={"zip_file": ("split.zip", zip_bytes(entries))},
+        data={"dataset_id": "split"},
+    )
+    assert r.status_code == 200, r.text
+    url = f"/datasets/{user.user_id}/split/version/v1/download"
+    train = user.http.get(url, params={"split": "train"})
+    assert "split_v1_train.zip" in train.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(train.content)) as zf:
+        assert zf.namelist() == ["train/data.csv"]
+    for ignored in ("drift", "other"):  # no such folder, or no such split: everything
+        whole = user.http.get(url, params={"split": ignored})
+        with zipfile.ZipFile(io.BytesIO(whole.content)) as zf:
+            assert sorted(zf.namelist()) == sorted(entries)
+
+
 def test_read_routes_with_the_user_in_the_path(user: UserClient) -> None:
     u = user.user_id
     _upload(user, "people", rows=3)

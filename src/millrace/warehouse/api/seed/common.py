@@ -14,7 +14,9 @@ from millrace.warehouse.ids import parse_version, version_label
 from millrace.warehouse.models import Asset, AssetKind, AssetVersion
 from millrace.warehouse.zipstream import zip_stream
 
-__all__ = ["download", "find", "version_number"]
+__all__ = ["SPLITS", "download", "find", "version_number"]
+
+SPLITS = ("train", "test", "drift")
 
 
 def version_number(value: str | None) -> int | None:
@@ -37,13 +39,19 @@ def download(
     version: str | None,
     filename: str | None,
     single_as_zip: bool = False,
+    split: str | None = None,
 ) -> StreamingResponse:
     """The seed's download: one file by ``filename``, the only file of a single-file
-    dataset, or every file as ``{id}_{version}.zip`` (models always, without a name)."""
+    dataset, or every file as ``{id}_{version}.zip`` (models always, without a name).
+    ``split`` (``train``, ``test``, ``drift``) keeps that top-level folder of a split
+    dataset, as the seed's later partners ask; elsewhere it is ignored, as there."""
     with read_scope(wh.sessions) as session:
         _, found = find(session, kind, owner_id, asset_id, version)
         files = [(f.path, f.storage_key, f.size_bytes) for f in found.files]
         label = version_label(found.version)
+    if split in SPLITS and any(path.startswith(f"{split}/") for path, _, _ in files):
+        files = [f for f in files if f[0].startswith(f"{split}/")]
+        label = f"{label}_{split}"
     if filename is None and not single_as_zip and len(files) == 1 and "/" not in files[0][0]:
         filename = files[0][0]
     if filename is not None:

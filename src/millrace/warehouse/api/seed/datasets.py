@@ -205,9 +205,10 @@ def download_latest(
     user_id: str,
     dataset_id: str,
     filename: str | None = None,
+    split: str | None = None,
 ) -> StreamingResponse:
     owner_id = acting_owner(wh, user, user_id)
-    return download(wh, KIND, owner_id, dataset_id, None, filename)
+    return download(wh, KIND, owner_id, dataset_id, None, filename, split=split)
 
 
 @router.get("/{user_id}/{dataset_id}/version/{version}/download", response_class=StreamingResponse)
@@ -218,9 +219,10 @@ def download_version(
     dataset_id: str,
     version: str,
     filename: str | None = None,
+    split: str | None = None,
 ) -> StreamingResponse:
     owner_id = acting_owner(wh, user, user_id)
-    return download(wh, KIND, owner_id, dataset_id, version, filename)
+    return download(wh, KIND, owner_id, dataset_id, version, filename, split=split)
 
 
 @router.get("/{user_id}/{dataset_id}/files", response_model=list[DatasetFile])
