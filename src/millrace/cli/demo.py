@@ -10,7 +10,9 @@ public datasets that ship inside installed packages, through the HTTP API like a
   Its journey is forecasting: bias/quality report, the forecasting pipeline (statistical
   baselines, Prophet, GRU, LSTM), XAI reports on the champion.
 
-The demo shows each step as it happens and ends with a summary and links.
+The demo shows each step as it happens and ends with a summary, the web UI's pages, and
+a ``millrace predict`` line per model for the inference server it runs (as ``millrace up``
+does) until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -21,34 +23,66 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pandas as pd
 import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from sqlalchemy import select
 
-from millrace.cli.remote import STEPS, steps_table
+from millrace.cli.demo_summary import predict_line, summary_table, ui_links, write_inputs
+from millrace.cli.remote import STEPS
+from millrace.cli.serve import DEFAULT_PORT as DEFAULT_SERVE_PORT
+from millrace.cli.serve import serve_in_thread
 from millrace.cli.workers import start_agents
 from millrace.client import Client
-from millrace.exceptions import MillraceError
+from millrace.exceptions import AuthError, MillraceError
 from millrace.settings import Settings
 from millrace.warehouse.api import create_app
 from millrace.warehouse.context import Warehouse
 from millrace.warehouse.db import session_scope
-from millrace.warehouse.models import User
-from millrace.warehouse.users import create_token, create_user
+from millrace.warehouse.models import ApiToken, User
+from millrace.warehouse.users import authenticate, create_token, create_user
 
 __all__ = ["run_demo"]
 
 DEMO_USER = "demo"
 BUDGET_S = 20
+TOKEN_FILE = "demo-token"  # noqa: S105 - a file name, not a secret
 
 
 def _demo_token(wh: Warehouse) -> str:
+    """The demo user's one token: the last run's when it still works, else a new one with
+    every older token of the demo user revoked, so reruns do not pile up admin tokens.
+
+    Only the token's hash is in the database, so the token itself is kept in the data dir
+    (``demo-token``, readable by its owner only) beside the database it unlocks.
+    """
+    saved = wh.settings.home / TOKEN_FILE
     with session_scope(wh.sessions) as session:
         user = session.get(User, DEMO_USER)
         if user is None:
-            return create_user(session, user_id=DEMO_USER, is_admin=True)[1]
-        return create_token(session, user=user, name=f"demo-{int(time.time())}")
+            token = create_user(session, user_id=DEMO_USER, is_admin=True)[1]
+        else:
+            kept = saved.read_text().strip() if saved.is_file() else ""
+            if kept and _valid(session, kept):
+                return kept
+            for row in session.scalars(
+                select(ApiToken).where(ApiToken.user_id == DEMO_USER, ApiToken.revoked.is_(False))
+            ):
+                row.revoked = True
+            token = create_token(session, user=user, name="demo")
+    saved.touch(mode=0o600)
+    saved.chmod(0o600)
+    saved.write_text(token + "\n")
+    return token
+
+
+def _valid(session: Any, token: str) -> bool:
+    try:
+        return authenticate(session, token).id == DEMO_USER
+    except AuthError:
+        return False
 
 
 def _diabetes_csv(folder: Path) -> Path:
@@ -119,29 +153,30 @@ def _follow(
     raise MillraceError(f"the demo journeys did not finish within {timeout:.0f}s")
 
 
-def _summary(journey: dict[str, Any], model: dict[str, Any], url: str) -> Table:
-    table = steps_table(journey)
-    table.title = f"Journey {journey['id'][:8]}: {journey['state']}"
-    table.caption = "seconds: from the step's trigger to done, waiting for a busy agent included"
-    attrs = model["version"]["attributes"]
-    table.add_row(
-        "champion",
-        model["id"],
-        "",
-        f"{attrs['algorithm']}: test "
-        + ", ".join(f"{k}={v:.3g}" for k, v in attrs["test_scores"].items() if v is not None),
-    )
-    if "train_and_upload_s" in attrs:  # the agent's own work, apart from any queueing
-        table.add_row(
-            "training",
-            "",
-            f"{attrs['train_and_upload_s']:.1f}",
-            f"of a {attrs['budget_s']:.0f} s budget (training and upload)",
-        )
-    return table
+def _wait_served(serve_url: str, token: str, model_ids: list[str], timeout: float = 120) -> bool:
+    """Until the inference server answers for every model (it loads champions as they are
+    registered); False if it is not there or too slow."""
+    deadline = time.monotonic() + timeout
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=serve_url, headers=headers, timeout=5) as http:
+        while time.monotonic() < deadline:
+            try:
+                if all(http.get(f"/v2/models/{m}").status_code == 200 for m in model_ids):
+                    return True
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+    return False
 
 
-def run_demo(settings: Settings, *, port: int, exit_when_done: bool, console: Console) -> None:
+def run_demo(
+    settings: Settings,
+    *,
+    port: int,
+    exit_when_done: bool,
+    console: Console,
+    serve_port: int = DEFAULT_SERVE_PORT,
+) -> None:
     console.print(
         f"[bold]Millrace demo[/] on the embedded defaults (data in {settings.home.resolve()})"
     )
@@ -153,11 +188,15 @@ def run_demo(settings: Settings, *, port: int, exit_when_done: bool, console: Co
     stop = threading.Event()
     start_agents(wh, stop)
     server = _serve(wh, port)
+    # The inference server, as ``millrace up`` runs it: champions are served as they land.
+    stop_serving = serve_in_thread(wh, settings.api_host, serve_port) if serve_port else None
     url = f"http://{settings.api_host}:{port}"
+    serve_url = f"http://{settings.api_host}:{serve_port}"
     try:
         with tempfile.TemporaryDirectory() as tmp, Client(url, token) as client:
+            diabetes, air = _diabetes_csv(Path(tmp)), _air_passengers_csv(Path(tmp))
             body = client.upload_dataset(
-                _diabetes_csv(Path(tmp)),
+                diabetes,
                 user_id=DEMO_USER,
                 dataset_id="diabetes",
                 name="Diabetes study (scikit-learn)",
@@ -167,7 +206,7 @@ def run_demo(settings: Settings, *, port: int, exit_when_done: bool, console: Co
             )
             versions = {"diabetes": body["version"]["version"]}
             body = client.upload_dataset(
-                _air_passengers_csv(Path(tmp)),
+                air,
                 user_id=DEMO_USER,
                 dataset_id="air-passengers",
                 name="Airline passengers 1949-1960 (Box & Jenkins, via statsforecast)",
@@ -191,19 +230,48 @@ def run_demo(settings: Settings, *, port: int, exit_when_done: bool, console: Co
                         f"the journey for {journey['dataset_id']} stopped at "
                         f"{journey['state']}: {journey['reason']}"
                     )
+            outputs = {name: j["steps"]["automl"]["outputs"] for name, j in journeys.items()}
             models = {
-                name: client.model(j["steps"]["automl"]["outputs"]["model_id"])
-                for name, j in journeys.items()
+                name: client.model(o["model_id"], version=o["model_version"])
+                for name, o in outputs.items()
             }
+            inputs = write_inputs(
+                {
+                    outputs["diabetes"]["model_id"]: (pd.read_csv(diabetes), "high_risk"),
+                    outputs["air-passengers"]["model_id"]: (pd.read_csv(air), None),
+                },
+                settings.home / "demo",
+            )
         for name, journey in journeys.items():
-            console.print(_summary(journey, models[name], url))
-            for link_name, link in journey["links"].items():
-                console.print(f"  {link_name:<34} {url}{link}", soft_wrap=True, highlight=False)
-        console.print(f"Web UI: {url}/  (log in with the token below)")
-        console.print(f"API docs: {url}/docs")
-        console.print(f"Your token: {token}", soft_wrap=True)
+            console.print(summary_table(journey, models[name]))
+            for link_name, link in ui_links(journey, url).items():
+                console.print(f"  {link_name:<34} {link}", soft_wrap=True, highlight=False)
         if exit_when_done:
+            console.print(
+                "The demo has stopped (--exit); nothing keeps running. `millrace up` in this "
+                "folder serves the same data: the web UI, the API and the inference server.",
+                highlight=False,
+            )
+            console.print(f"The demo user's token, for then: {token}", soft_wrap=True)
             return
+        served = stop_serving is not None and _wait_served(serve_url, token, list(inputs))
+        console.print(f"Web UI: {url}/  (sign in with the token below)", highlight=False)
+        console.print(f"API docs: {url}/docs", highlight=False)
+        console.print(f"Your token: {token}", soft_wrap=True, highlight=False)
+        if served:
+            console.print(f"Inference server: {serve_url}; in another shell, predict with:")
+            for model_id, path in inputs.items():
+                console.print(
+                    "  " + predict_line(model_id, path, serve_url, token),
+                    soft_wrap=True,
+                    highlight=False,
+                    markup=False,
+                )
+        else:
+            console.print(
+                f"The inference server did not come up on {serve_url} (is the port in use? "
+                "choose another with --serve-port), so there is nothing to predict with."
+            )
         console.print("Serving until Ctrl-C.")
         while not server.should_exit:
             time.sleep(0.5)
@@ -211,5 +279,7 @@ def run_demo(settings: Settings, *, port: int, exit_when_done: bool, console: Co
         pass
     finally:
         server.should_exit = True
+        if stop_serving is not None:
+            stop_serving()
         stop.set()
         wh.close()

@@ -128,6 +128,9 @@ def main() -> None:
 @app.command()
 def demo(
     port: Annotated[int, typer.Option(help="Port for the API")] = 8000,
+    serve_port: Annotated[
+        int, typer.Option(help="Inference server port (as in millrace up); 0 to leave it off")
+    ] = 8080,
     exit_when_done: Annotated[bool, typer.Option("--exit", help="Stop when done")] = False,
 ) -> None:
     """Run Millrace's main job on the embedded defaults (no servers needed).
@@ -137,7 +140,13 @@ def demo(
     from millrace.cli.demo import run_demo
 
     try:
-        run_demo(load_settings(), port=port, exit_when_done=exit_when_done, console=Console())
+        run_demo(
+            load_settings(),
+            port=port,
+            serve_port=serve_port,
+            exit_when_done=exit_when_done,
+            console=Console(),
+        )
     except MillraceError as exc:
         fail(exc)
 
