@@ -6,6 +6,7 @@ Screenshots of every stage land in ``test-output/ui/``.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from pathlib import Path
@@ -131,12 +132,29 @@ def test_upload_answer_needs_input_and_watch_the_journey_complete(tab: Tab) -> N
     frame = page.frame_locator("#xai-frame")
     expect(frame.locator("h1")).to_contain_text("how the model decides")
     expect(frame.locator("img").first).to_be_visible()
-    assert page.locator("#xai-frame").get_attribute("sandbox") == ""
+    # Nothing in the report runs (no allow-scripts); this page may measure it.
+    assert page.locator("#xai-frame").get_attribute("sandbox") == "allow-same-origin"
     tab.shot("xai-beginner")
     page.click(".tabs [data-type=model_explanation][data-level=expert]")
     expect(page.locator(".tabs .tab.active")).to_have_text("Model explanation · expert")
     expect(frame.locator("body")).to_contain_text("SHAP")
+    _expect_whole_frame(tab)
     tab.shot("xai-expert")
+
+
+def _expect_whole_frame(tab: Tab) -> None:
+    """The report is as tall as the frame: the page scrolls, not a box inside it."""
+    sizes = """f => [f.contentDocument.documentElement.scrollHeight, f.clientHeight,
+                     f.contentDocument.documentElement.clientHeight]"""
+    deadline = time.monotonic() + 10
+    while True:
+        content, outer, inner = tab.page.locator("#xai-frame").evaluate(sizes)
+        if content <= inner or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)  # images still decoding: the frame follows them
+    assert content <= inner, f"the report ({content}px) scrolls inside a {inner}px frame"
+    assert outer > 900  # taller than the window: the expert report is long
+    assert tab.page.evaluate("document.documentElement.scrollHeight") > outer
 
 
 def test_promote_and_rollback_move_the_champion(tab: Tab, ui_server: UiServer) -> None:
@@ -203,7 +221,15 @@ def test_forecasting_run_draws_actuals_against_every_candidate(tab: Tab, tmp_pat
         "data-state", "completed", timeout=JOURNEY_TIMEOUT_MS
     )
     expect(page.locator("svg.chart.line path[data-series=actual]")).to_have_count(1)
+    # A series has no sensitive groups: its first step is a data-quality report.
+    expect(page.locator("[data-step=bias] .step-name")).to_have_text("Data quality")
+    expect(page.locator("#open-bias")).to_have_text("Open the data-quality report")
     tab.shot("journey")
+    page.click("#open-bias")
+    expect(page.locator(".bias-report h1")).to_have_text("Data-quality report: air v1")
+    expect(page.locator("#quality-only")).to_contain_text("no sensitive groups")
+    tab.shot("data-quality-report")
+    page.go_back()
 
     page.click("#nav [data-nav=forecasts]")
     page.click("[data-forecast=air-forecast]")
@@ -219,6 +245,30 @@ def test_forecasting_run_draws_actuals_against_every_candidate(tab: Tab, tmp_pat
     # The actuals, then the champion, then every other candidate: one line each.
     assert names[:2] == ["actual", f"{champion} (champion)"]
     assert sorted(names[2:]) == sorted(c for c in candidates if c != champion)
+    # Every line its own colour and dash: the champion's blue is nobody else's.
+    looks = series.evaluate_all(
+        "paths => paths.map(p => [p.getAttribute('stroke'), p.getAttribute('stroke-dasharray')])"
+    )
+    assert len(set(map(tuple, looks))) == len(looks), looks
+    assert looks[1][0] not in {stroke for stroke, _ in looks[2:]}
+    # x ticks on calendar boundaries: the first of a month, evenly stepped (monthly data).
+    ticks = page.locator("svg.chart.line [data-x-tick]").evaluate_all(
+        "ticks => ticks.map(t => t.dataset.xTick)"
+    )
+    months = [int(t[:4]) * 12 + int(t[5:7]) for t in ticks]
+    assert len(ticks) >= 3 and all(re.fullmatch(r"\d{4}-\d{2}", t) for t in ticks), ticks
+    assert len({b - a for a, b in itertools.pairwise(months)}) == 1, ticks
+    # A combination is named by what it averages, in the legend and the table.
+    with tab.server.http() as http:
+        files = "/api/v1/ai-models/air-forecast/versions/1/files/evaluation.json"
+        evaluation = http.get(files).json()
+    combos = {n: c["members"] for n, c in evaluation["candidates"].items() if c.get("members")}
+    assert combos, "no combination was built (trio_mean needs ets, theta and arima)"
+    legend = page.locator(".legend").first.inner_text()
+    for name, members in combos.items():
+        assert f"{name}: mean of {', '.join(members)}" in legend.replace(" (champion)", "")
+        cell = page.locator(f"table.candidates [data-candidate='{name}'] .members")
+        expect(cell).to_have_text(f" mean of {', '.join(members)}")
     tab.shot("forecast-run")
 
 

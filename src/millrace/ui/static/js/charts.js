@@ -7,9 +7,24 @@ const PALETTE = [
   "#2563eb", "#e4572e", "#17a398", "#9c6ade", "#f2a541",
   "#5c7c8a", "#d1495b", "#8a6d3b", "#2bb0ed", "#7cb518",
 ];
+// For lines beside a highlighted one drawn in colour(0): twelve hues, none of them its blue.
+const OTHERS = [
+  "#e4572e", "#17a398", "#9c6ade", "#f2a541", "#5c7c8a", "#d1495b",
+  "#8a6d3b", "#7cb518", "#e377c2", "#bcbd22", "#8c564b", "#17becf",
+];
+const DASHES = ["5 4", "1.5 3", "9 3 2 3"];
 
 export function colour(i) {
   return PALETTE[i % PALETTE.length];
+}
+
+// The i-th of several lines drawn beside one in colour(0): a colour none of the others
+// (and not the highlighted one) has, and past twelve lines a different dash as well.
+export function otherLine(i) {
+  return {
+    colour: OTHERS[i % OTHERS.length],
+    dash: DASHES[Math.floor(i / OTHERS.length) % DASHES.length],
+  };
 }
 
 function niceTicks(lo, hi, count = 5) {
@@ -87,7 +102,8 @@ export function barChart(items, { title, threshold, format = fmtNum, max } = {})
   return h("figure", { class: "figure" }, title ? h("figcaption", {}, title) : null, chart);
 }
 
-// series: [{name, points: [{x: Date|number, y}], dashed}], drawn on one shared scale.
+// series: [{name, label, points: [{x: Date|number, y}], dashed | dash}], drawn on one shared
+// scale; ``label`` (default ``name``) is what the legend says.
 // bands: [{name, colour, opacity, points: [{x, lo, hi}]}], shaded between lo and hi under
 // the lines, in the order given (draw the widest first).
 export function lineChart(series, { title, yLabel, maxPoints = 1500, bands = [] } = {}) {
@@ -133,12 +149,15 @@ export function lineChart(series, { title, yLabel, maxPoints = 1500, bands = [] 
     );
   }
   const isTime = drawn[0].points[0].x instanceof Date;
-  for (let i = 0; i <= 4; i += 1) {
-    const v = x0 + ((x1 - x0) * i) / 4;
-    const label = isTime ? fmtTime(new Date(v), x1 - x0) : fmtNum(v, 3);
-    const anchor = i === 0 ? "start" : i === 4 ? "end" : "middle";
+  const xTicks = isTime
+    ? timeTicks(x0, x1)
+    : niceTicks(x0, x1, 5).filter((v) => v >= x0 && v <= x1).map((v) => ({ v, label: fmtNum(v, 3) }));
+  for (const { v, label } of xTicks) {
+    const at = px(v);
+    const anchor = at < m.l + 24 ? "start" : at > width - m.r - 24 ? "end" : "middle";
     chart.append(
-      svg("text", { x: px(v), y: height - m.b + 18, class: "tick", "text-anchor": anchor }, label),
+      svg("line", { x1: at, x2: at, y1: height - m.b, y2: height - m.b + 5, class: "axis", "data-x-tick": label }),
+      svg("text", { x: at, y: height - m.b + 18, class: "tick", "text-anchor": anchor }, label),
     );
   }
   if (yLabel) {
@@ -175,7 +194,7 @@ export function lineChart(series, { title, yLabel, maxPoints = 1500, bands = [] 
         d: d.join(""),
         class: "series",
         stroke: s.colour || colour(i),
-        "stroke-dasharray": s.dashed ? "5 4" : null,
+        "stroke-dasharray": s.dash || (s.dashed ? "5 4" : null),
         "stroke-width": s.width || 1.6,
         "data-series": s.name,
       }),
@@ -189,7 +208,7 @@ export function lineChart(series, { title, yLabel, maxPoints = 1500, bands = [] 
         "span",
         {},
         h("i", { style: `background:${s.colour || colour(i)}` }),
-        s.name,
+        s.label || s.name,
       ),
     ),
     shaded.map((b) =>
@@ -210,9 +229,44 @@ function thin(points, most) {
   return Array.from({ length: most }, (_, i) => points[Math.floor(i * stride)]);
 }
 
-function fmtTime(d, spanMs) {
-  const day = 86400000;
-  if (spanMs > 400 * day) return d.toISOString().slice(0, 7);
-  if (spanMs > 3 * day) return d.toISOString().slice(0, 10);
-  return d.toISOString().slice(5, 16).replace("T", " ");
+// Calendar steps, shortest first: [unit, how many, label length of the ISO string].
+const MINUTE = 60000;
+const DAY = 1440 * MINUTE;
+const TIME_STEPS = [
+  ...[1, 2, 5, 10, 15, 30].map((n) => ["minute", n, n * MINUTE]),
+  ...[1, 2, 3, 6, 12].map((n) => ["hour", n, n * 60 * MINUTE]),
+  ...[1, 2, 7, 14].map((n) => ["day", n, n * DAY]),
+  ...[1, 2, 3, 6].map((n) => ["month", n, n * 30.4 * DAY]),
+  ...[1, 2, 5, 10, 20, 50, 100].map((n) => ["year", n, n * 365.25 * DAY]),
+];
+
+// Ticks on calendar boundaries (UTC, as the data's timestamps are read): the first of a
+// month or a year, midnight, a round hour; at most about seven of them.
+export function timeTicks(x0, x1, most = 7) {
+  const [unit, n] = TIME_STEPS.find(([, , ms]) => (x1 - x0) / ms <= most) || TIME_STEPS[TIME_STEPS.length - 1];
+  const d = new Date(x0);
+  // Start at the unit's boundary at or before x0, aligned to multiples of n.
+  if (unit === "year") d.setUTCFullYear(Math.floor(d.getUTCFullYear() / n) * n, 0, 1);
+  if (unit === "month") d.setUTCMonth(Math.floor(d.getUTCMonth() / n) * n, 1);
+  if (unit === "year" || unit === "month" || unit === "day") d.setUTCHours(0, 0, 0, 0);
+  if (unit === "hour") d.setUTCHours(Math.floor(d.getUTCHours() / n) * n, 0, 0, 0);
+  if (unit === "minute") d.setUTCMinutes(Math.floor(d.getUTCMinutes() / n) * n, 0, 0);
+  const ticks = [];
+  for (let guard = 0; guard < 1000 && +d <= x1; guard += 1) {
+    if (+d >= x0) ticks.push({ v: +d, label: fmtTime(d, unit) });
+    if (unit === "year") d.setUTCFullYear(d.getUTCFullYear() + n);
+    else if (unit === "month") d.setUTCMonth(d.getUTCMonth() + n);
+    else if (unit === "day") d.setUTCDate(d.getUTCDate() + n);
+    else if (unit === "hour") d.setUTCHours(d.getUTCHours() + n);
+    else d.setUTCMinutes(d.getUTCMinutes() + n);
+  }
+  return ticks;
+}
+
+function fmtTime(d, unit) {
+  const iso = d.toISOString();
+  if (unit === "year") return iso.slice(0, 4);
+  if (unit === "month") return iso.slice(0, 7);
+  if (unit === "day") return iso.slice(0, 10);
+  return iso.slice(5, 16).replace("T", " ");
 }

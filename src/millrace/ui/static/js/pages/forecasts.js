@@ -5,7 +5,7 @@
 // shows what it has.
 
 import { ApiError, api, apiHead, enc } from "../api.js";
-import { barChart, colour, lineChart } from "../charts.js";
+import { barChart, colour, lineChart, otherLine } from "../charts.js";
 import { card, fmtDate, fmtNum, h, kv, table } from "../dom.js";
 
 const LOGS = ["forecasts.jsonl", "inference.jsonl"];
@@ -51,8 +51,9 @@ export async function forecastsPage() {
   );
 }
 
-// The candidates of a run, as [{name, score, validation: {}, test: {}, train_seconds}],
-// from the version's `leaderboard` attribute (val_*/test_* columns) or its evaluation.
+// The candidates of a run, as [{name, score, validation: {}, test: {}, train_seconds,
+// members}], from the version's `leaderboard` attribute (val_*/test_* columns) or its
+// evaluation; a combination's members (`ensemble`, `trio_mean`, ...) come from the latter.
 function candidateRows(attrs, evaluationFile) {
   const champion = attrs.champion || evaluationFile?.champion || null;
   const windows = attrs.windows || evaluationFile?.windows || null;
@@ -69,7 +70,12 @@ function candidateRows(attrs, evaluationFile) {
   } else if (evaluationFile?.candidates) {
     rows = Object.entries(evaluationFile.candidates).map(([name, c]) => ({ name, ...c }));
   }
-  return { champion, windows, rows };
+  const members = {};
+  for (const [name, c] of Object.entries(evaluationFile?.candidates || {})) {
+    if (Array.isArray(c.members) && c.members.length) members[name] = c.members;
+  }
+  for (const r of rows) if (!r.members && members[r.name]) r.members = members[r.name];
+  return { champion, windows, rows, members };
 }
 
 function metricKeys(rows, part) {
@@ -80,13 +86,29 @@ function metricKeys(rows, part) {
   return [...keys].sort((a, b) => rank(a) - rank(b));
 }
 
-function evaluationCard({ champion, windows, rows }) {
+// "ensemble" alone says nothing: name what it averages.
+function membersNote(members) {
+  return members?.length ? h("span", { class: "muted small members" }, ` mean of ${members.join(", ")}`) : null;
+}
+
+function evaluationCard({ champion, windows, rows, members }) {
   if (rows.length === 0) return card("Evaluation", h("p", { class: "muted" }, "This run has no evaluation."));
   rows.sort((a, b) => (a.score ?? Infinity) - (b.score ?? Infinity));
   const val = metricKeys(rows, "validation");
   const test = metricKeys(rows, "test");
   const cols = [
-    ["name", "Candidate", (n) => h("span", {}, n, n === champion ? h("span", { class: "champion" }, " ★ champion") : null)],
+    [
+      "name",
+      "Candidate",
+      (n) =>
+        h(
+          "span",
+          { "data-candidate": n },
+          n,
+          n === champion ? h("span", { class: "champion" }, " ★ champion") : null,
+          membersNote(members[n]),
+        ),
+    ],
     ["score", "Weighted score"],
     ...val.map((k) => [`v_${k}`, `val ${k}`]),
     ...test.map((k) => [`t_${k}`, `test ${k}`]),
@@ -162,11 +184,19 @@ function intervalBands(points, colourOf) {
   }));
 }
 
-function forecastChart(records, champion, target) {
+// A timestamp without a zone is the series' own clock: read it as UTC, as the axis is
+// labelled, so a viewer east or west of Greenwich sees the same months.
+function parseTs(ts) {
+  const text = String(ts);
+  const zoned = /(Z|[+-]\d\d:?\d\d)$/i.test(text) || !text.includes("T");
+  return new Date(zoned ? text : `${text}Z`);
+}
+
+function forecastChart(records, champion, target, members = {}) {
   const byModel = new Map();
   const actual = new Map();
   for (const r of records) {
-    const t = new Date(r.ts);
+    const t = parseTs(r.ts);
     if (Number.isNaN(+t)) continue;
     const name = r.model || "forecast";
     if (!byModel.has(name)) byModel.set(name, []);
@@ -185,14 +215,19 @@ function forecastChart(records, champion, target) {
   const ordered = [...byModel.entries()].sort(([a], [b]) =>
     a === champion ? -1 : b === champion ? 1 : a.localeCompare(b),
   );
+  // The champion alone is solid and blue; every other line has a colour of its own.
   const colours = new Map();
-  ordered.forEach(([name, points], i) => {
+  let others = 0;
+  ordered.forEach(([name, points]) => {
     points.sort((a, b) => a.x - b.x);
-    colours.set(name, name === champion ? colour(0) : colour(i + 1));
+    const line = name === champion ? { colour: colour(0), dash: null } : otherLine(others++);
+    colours.set(name, line.colour);
+    const shown = name === champion ? `${name} (champion)` : name;
     series.push({
-      name: name === champion ? `${name} (champion)` : name,
-      colour: colours.get(name),
-      dashed: name !== champion,
+      name: shown,
+      label: members[name]?.length ? `${shown}: mean of ${members[name].join(", ")}` : shown,
+      colour: line.colour,
+      dash: line.dash,
       width: name === champion ? 2.6 : 1.4,
       points,
     });
@@ -243,7 +278,7 @@ export async function forecastResults(modelId, version) {
   const attrs = version.attributes || {};
   const has = (name) => version.files.find((f) => f.path === name);
   let evaluationFile = null;
-  if (!Array.isArray(attrs.leaderboard) && has("evaluation.json")) {
+  if (has("evaluation.json")) {  // the scores, else the leaderboard has them; the members
     evaluationFile = await api(filePath(modelId, version.version, "evaluation.json")).catch(() => null);
   }
   const evaluation = candidateRows(attrs, evaluationFile);
@@ -251,7 +286,12 @@ export async function forecastResults(modelId, version) {
   const log = LOGS.map(has).find(Boolean);
   if (log) {
     const text = await apiHead(filePath(modelId, version.version, log.path), MAX_LOG_BYTES);
-    chart = forecastChart(parseLog(text, log.size_bytes > MAX_LOG_BYTES), evaluation.champion, attrs.config?.target);
+    chart = forecastChart(
+      parseLog(text, log.size_bytes > MAX_LOG_BYTES),
+      evaluation.champion,
+      attrs.config?.target,
+      evaluation.members,
+    );
   }
   return { evaluation, nodes: [chart, evaluationCard(evaluation)] };
 }
@@ -290,7 +330,17 @@ export async function forecastPage(modelId, versionNo) {
     card(
       `Run v${v.version}`,
       kv([
-        ["Champion", evaluation.champion ? h("span", { class: "champion", id: "forecast-champion" }, `★ ${evaluation.champion}`) : "–"],
+        [
+          "Champion",
+          evaluation.champion
+            ? h(
+                "span",
+                {},
+                h("span", { class: "champion", id: "forecast-champion" }, `★ ${evaluation.champion}`),
+                membersNote(evaluation.members[evaluation.champion]),
+              )
+            : "–",
+        ],
         ["MLflow champion", reg?.champion ? `v${reg.champion.champion_version}` : "–"],
         ["Trained on", attrs.training_dataset ? `${attrs.training_dataset} v${attrs.training_dataset_version ?? "?"}` : "–"],
         ["Target", attrs.config?.target || "–"],

@@ -6,6 +6,7 @@ import { badge, card, clear, errorBox, fmtDate, fmtNum, fmtSeconds, h, kv, secon
 import { poll } from "../nav.js";
 import { forecastResults } from "./forecasts.js";
 import { journeyFields } from "./journey_form.js";
+import { biasReportName } from "./reports.js";
 import { leaderboard, modelFairness } from "./results.js";
 
 const STEPS = ["bias", "automl", "xai"];
@@ -78,7 +79,8 @@ function timeline(j) {
     } else if (s === "xai" && out.reports) {
       links = `${Object.keys(out.reports).length} reports`;
     }
-    nodes.push(stepNode(s, s === "automl" ? "AutoML" : s === "xai" ? "XAI" : "Bias", step.state, took, links));
+    const bias = j.task_type === "forecasting" ? "Data quality" : "Bias";
+    nodes.push(stepNode(s, s === "automl" ? "AutoML" : s === "xai" ? "XAI" : bias, step.state, took, links));
   }
   const end = j.state === "completed" ? "done" : j.state === "failed" ? "failed" : "pending";
   nodes.push(stepNode("completed", j.state === "failed" ? "Failed" : "Completed", end, j.completed_at ? seconds(j.created_at, j.completed_at) : null, null));
@@ -156,7 +158,7 @@ async function biasSummary(j) {
   const f = report.content.fairness;
   const flags = f ? Object.values(f.attributes).flatMap((a) => a.flags) : [];
   return card(
-    "Bias and data quality",
+    j.task_type === "forecasting" && !f ? "Data quality" : "Bias and data quality",
     kv([
       ["Rows", q.rows],
       ["Columns", q.columns],
@@ -164,7 +166,7 @@ async function biasSummary(j) {
       ["Columns with missing values", Object.keys(q.missing).length],
       ["Fairness flags", f ? (flags.length ? h("span", { class: "flag" }, String(flags.length)) : "none") : "no sensitive columns"],
     ]),
-    h("a", { class: "btn", href: `#/bias/${enc(rid)}`, id: "open-bias" }, "Open the bias report"),
+    h("a", { class: "btn", href: `#/bias/${enc(rid)}`, id: "open-bias" }, `Open the ${biasReportName(j.task_type).toLowerCase()}`),
   );
 }
 

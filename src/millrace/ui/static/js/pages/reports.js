@@ -1,4 +1,5 @@
-// Reports: the bias report drawn from its JSON (tables and charts), and the XAI reports,
+// Reports: the bias report drawn from its JSON (tables and charts; for a time series, which
+// has no sensitive groups, it is a data-quality report and says so), and the XAI reports,
 // whose HTML is shown in a sandboxed frame so nothing in it can run as this page.
 
 import { api, apiText, enc } from "../api.js";
@@ -68,9 +69,16 @@ function qualityCard(c) {
   );
 }
 
+// What the bias step's report is called: a series has no groups to compare, so for a
+// forecasting dataset it is the data's quality profile alone.
+export function biasReportName(taskType) {
+  return taskType === "forecasting" ? "Data-quality report" : "Bias report";
+}
+
 export async function biasPage(reportId) {
   const report = await api(`/api/v1/bias-reports/${enc(reportId)}`);
   const c = report.content;
+  const qualityOnly = c.task_type === "forecasting" && !c.fairness;
   const journey = await journeyFor(
     report.dataset_id,
     (j) => j.steps?.bias?.outputs?.bias_report_id === report.id,
@@ -83,27 +91,29 @@ export async function biasPage(reportId) {
     h(
       "div",
       { class: "page-head" },
-      h("h1", {}, `Bias report: ${report.dataset_id} v${report.dataset_version}`),
+      h("h1", {}, `${biasReportName(c.task_type)}: ${report.dataset_id} v${report.dataset_version}`),
       h("span", { class: "muted" }, `target ${c.target_column} (${c.task_type}), ${fmtDate(report.created_at)}`),
     ),
     qualityCard(c),
-    card(
-      "Fairness",
-      fairness
-        ? [
-            h("p", {}, `${favourableText(fairness)} Selection rate is the share of each group with that outcome.`),
-            fairness.min_group_size
-              ? h(
-                  "p",
-                  { class: "muted small" },
-                  `Each group is compared with its reference group (AIF360's definitions and signs: below 1 or negative means worse off). ` +
-                    `Flagged: disparate impact outside [0.8, 1.25], differences beyond ±0.1; groups under ${fairness.min_group_size} rows are shown, never flagged.`,
-                )
-              : null,
-            Object.entries(fairness.attributes).map(([column, entry]) => fairnessAttribute(column, entry)),
-          ]
-        : h("p", { class: "muted" }, "No sensitive columns were given, so there are no fairness metrics."),
-    ),
+    qualityOnly
+      ? h("p", { class: "muted", id: "quality-only" }, "A time series has no sensitive groups, so this report profiles the data's quality only.")
+      : card(
+          "Fairness",
+          fairness
+            ? [
+                h("p", {}, `${favourableText(fairness)} Selection rate is the share of each group with that outcome.`),
+                fairness.min_group_size
+                  ? h(
+                      "p",
+                      { class: "muted small" },
+                      `Each group is compared with its reference group (AIF360's definitions and signs: below 1 or negative means worse off). ` +
+                        `Flagged: disparate impact outside [0.8, 1.25], differences beyond ±0.1; groups under ${fairness.min_group_size} rows are shown, never flagged.`,
+                    )
+                  : null,
+                Object.entries(fairness.attributes).map(([column, entry]) => fairnessAttribute(column, entry)),
+              ]
+            : h("p", { class: "muted" }, "No sensitive columns were given, so there are no fairness metrics."),
+        ),
   );
 }
 
@@ -119,6 +129,21 @@ function xaiTitle(r) {
   return `${what} · ${r.level}`;
 }
 
+// The frame as tall as its document (wide tables still scroll sideways inside it), again
+// whenever the document's size changes: images decoding, the window narrowing.
+function fitFrame(frame) {
+  const doc = frame.contentDocument;
+  if (!doc?.documentElement) return;
+  const root = doc.documentElement;
+  // The root's own height follows its content, never the frame's (scrollHeight would).
+  const fit = () => {
+    const bar = root.scrollWidth > root.clientWidth ? 18 : 0;
+    frame.style.height = `${root.offsetHeight + bar + 2}px`;
+  };
+  fit();
+  new ResizeObserver(fit).observe(root);
+}
+
 export async function xaiPage(reportId) {
   const report = await api(`/api/v1/xai-reports/${enc(reportId)}`);
   const [html, page, journey] = await Promise.all([
@@ -131,13 +156,17 @@ export async function xaiPage(reportId) {
   );
   const rank = (r) => XAI_ORDER.findIndex(([t, l]) => t === r.report_type && l === r.level);
   siblings.sort((a, b) => rank(a) - rank(b));
-  // No allow-scripts and no allow-same-origin: the report cannot run code or read the token.
+  // No allow-scripts: nothing in the report runs, so it cannot read the token either.
+  // allow-same-origin lets this page (not the report) measure the report, so the frame
+  // grows to its height and the page scrolls, not a box inside it; the CSP the frame
+  // inherits (script-src 'self') would stop an inline script on its own as well.
   const frame = h("iframe", {
     id: "xai-frame",
     class: "report-frame",
-    sandbox: "",
+    sandbox: "allow-same-origin",
     title: xaiTitle(report),
     referrerpolicy: "no-referrer",
+    onload: () => fitFrame(frame),
   });
   frame.srcdoc = html;
   return h(
