@@ -90,7 +90,9 @@ def test_upload_answers_the_seeds_model_response_and_announces_it(user: UserClie
     assert f["file_path"] == f"models/{user.user_id}/test-model-1/v1/model.pt"
     assert body["primary_file_path"] == f["file_path"]
     # Through the same service as Millrace's own uploads: model.uploaded with the dataset.
-    (event,) = outbox(user.api.backend, "automl-events", model_id="test-model-1")
+    (event,) = outbox(
+        user.api.backend, "automl-events", user_id=user.user_id, model_id="test-model-1"
+    )
     assert event.key == f"{user.user_id}_test-model-1"
     assert event.payload["dataset_id"] == "people" and event.payload["version"] == "v1"
     assert _upload(user)["version"] == "v2"
