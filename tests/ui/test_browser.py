@@ -157,13 +157,17 @@ def _expect_whole_frame(tab: Tab) -> None:
     assert tab.page.evaluate("document.documentElement.scrollHeight") > outer
 
 
-def test_promote_and_rollback_move_the_champion(tab: Tab, ui_server: UiServer) -> None:
-    data = diabetes_frame().to_csv(index=False).encode()
+def test_a_worse_version_waits_as_challenger_then_promote_and_rollback(
+    tab: Tab, ui_server: UiServer
+) -> None:
+    good = diabetes_frame()
+    # The same patients with the labels shuffled: a deliberately worse second version.
+    worse = good.assign(high_risk=good["high_risk"].sample(frac=1, random_state=7).to_numpy())
     with ui_server.http() as http:
-        for _ in range(2):  # two versions of a dataset: two models of `promo-automl`
+        for frame in (good, worse):  # two versions of a dataset: two models of `promo-automl`
             r = http.post(
                 f"/api/v1/datasets/upload/{ui_server.user_id}",
-                files={"file": ("promo.csv", data, "text/csv")},
+                files={"file": ("promo.csv", frame.to_csv(index=False).encode(), "text/csv")},
                 data={
                     "dataset_id": "promo",
                     "target_column": "high_risk",
@@ -171,30 +175,41 @@ def test_promote_and_rollback_move_the_champion(tab: Tab, ui_server: UiServer) -
                 },
             )
             assert r.status_code == 201, r.text
-        _wait_for_journeys(http, "promo", 2)
+            _wait_for_journeys(http, "promo", 1 if frame is good else 2)
+        second = next(
+            j
+            for j in http.get("/api/v1/journeys", params={"dataset_id": "promo"}).json()
+            if j["dataset_version"] == 2
+        )
 
         tab.sign_in()
         page = tab.page
+        tab.goto(f"#/journeys/{second['id']}")  # the journey says why v2 is not live
+        expect(page.locator("#promotion")).to_contain_text(
+            "Challenger, not promoted: it does not beat the champion"
+        )
+        tab.shot("journey-challenger")
         page.click("#nav [data-nav=models]")
         page.click("[data-model=promo-automl]")
-        expect(page.locator("#champion-version")).to_have_text("v2")  # AutoML promoted v2
-        expect(page.locator("[data-champion]")).to_have_attribute("data-champion", "2")
-        tab.shot("model-v2-champion")
+        expect(page.locator("#champion-version")).to_have_text("v1")  # the gate kept v1
+        expect(page.locator("[data-champion]")).to_have_attribute("data-champion", "1")
+        expect(page.locator("[data-challenger='2']")).to_contain_text("does not beat")
+        tab.shot("model-v2-challenger")
 
-        page.click("[data-promote='1']")
-        expect(page.locator("[data-toast]")).to_contain_text("v1 is now the champion")
-        expect(page.locator("#champion-version")).to_have_text("v1")
-        live = http.get("/api/v1/registry/models/promo-automl").json()
-        assert live["champion"]["champion_version"] == "1"  # the MLflow alias really moved
-        tab.shot("promoted-v1")
-
-        expect(page.locator("#rollback")).to_have_text("Roll back to v2")
-        page.click("#rollback")
+        page.click("[data-promote='2']")  # a user may still make it live
+        expect(page.locator("[data-toast]")).to_contain_text("v2 is now the champion")
         expect(page.locator("#champion-version")).to_have_text("v2")
         live = http.get("/api/v1/registry/models/promo-automl").json()
-        assert live["champion"]["champion_version"] == "2"
+        assert live["champion"]["champion_version"] == "2"  # the MLflow alias really moved
+        tab.shot("promoted-v2")
+
+        expect(page.locator("#rollback")).to_have_text("Roll back to v1")
+        page.click("#rollback")
+        expect(page.locator("#champion-version")).to_have_text("v1")
+        live = http.get("/api/v1/registry/models/promo-automl").json()
+        assert live["champion"]["champion_version"] == "1"
         reasons = [e["reason"] for e in live["champion"]["history"]]
-        assert reasons == ["automl", "automl", "promoted", "rollback"]
+        assert reasons == ["automl", "promoted", "rollback"]
         expect(page.locator("#champion-history tbody tr").first).to_contain_text("rollback")
         tab.shot("rolled-back")
 

@@ -178,6 +178,9 @@ def run(
             f"MASE {selection['mase']:.3f}, sMAPE {selection['smape']:.2f} "
             f"(picks: {', '.join(selection['picks'])})."
         )
+    verdict = result.promotion.latest.get("verdict") if result.promotion else None
+    if verdict:  # the champion/challenger gate: did this run's champion go live, and why
+        console.print(f"Registry: {verdict['reason']}")
     console.print(f"{result.inferred} forecasts appended to the inference log.")
 
 

@@ -275,7 +275,7 @@ def settle(
     if verdict.promoted:
         if live is None or live.version != str(version):
             promote(tracking_uri, name, str(version), reason=reason, detail=verdict.reason)
-    else:
+    elif live is None or live.version != str(version):  # (a user may have promoted it)
         client.set_registered_model_alias(name, CHALLENGER, str(version))
     return verdict
 

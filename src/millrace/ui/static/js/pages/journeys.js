@@ -174,7 +174,8 @@ async function biasSummary(j) {
 function promotionNote(verdict) {
   if (!verdict) return null;
   const label = verdict.promoted ? "★ Champion: " : "Challenger, not promoted: ";
-  return h("p", { id: "promotion", class: verdict.promoted ? "promotion" : "promotion flag" }, label, verdict.reason);
+  const why = verdict.reason.replace(/^v\d+ (promoted|not promoted, kept as challenger): /, "");
+  return h("p", { id: "promotion", class: verdict.promoted ? "promotion" : "promotion flag", title: verdict.reason }, label, why);
 }
 
 async function automlSummary(j) {

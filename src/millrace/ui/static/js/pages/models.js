@@ -75,7 +75,8 @@ function challenger(r) {
   const raw = r.tags?.["millrace.verdict"];
   const verdict = raw ? JSON.parse(raw) : null;
   if (!verdict || verdict.promoted) return null;
-  return h("span", { class: "challenger", "data-challenger": r.version, title: verdict.reason }, "challenger: ", verdict.reason);
+  const why = verdict.reason.replace(/^v\d+ not promoted, kept as challenger: /, "");
+  return h("span", { class: "challenger", "data-challenger": r.version, title: verdict.reason }, "challenger: ", why);
 }
 
 function registryCard(modelId, reg) {
