@@ -1,14 +1,16 @@
 """The bias report's hints on their way: upload -> journey -> bias trigger -> report, and
-on to the AutoML trigger (its metric), with the real core and bias agents."""
+on to the AutoML trigger (its metric) and the model's fairness, with the real agents."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sqlalchemy import select
 
+from millrace.warehouse.assets import get_asset
 from millrace.warehouse.db import session_scope
-from millrace.warehouse.models import OutboxEvent, Report
+from millrace.warehouse.models import AssetKind, OutboxEvent, Report
 from tests.agents.world import World, diabetes_frame
 
 
@@ -71,3 +73,36 @@ def test_a_label_the_data_lacks_waits_for_input(world: World) -> None:
     assert journey.reason is not None
     assert "favorable_label 'low' is not a value of 'high_risk'" in journey.reason
     assert _payloads(world, "bias-trigger-events") == []
+
+
+def test_the_model_fairness_uses_the_hints(world: World) -> None:
+    """The AutoML agent scores the model's held-out predictions with the same favourable
+    label and reference group, and the metric the user asked for."""
+    frame = diabetes_frame()
+    dataset_id = world.upload(
+        frame,
+        target_column="high_risk",
+        task_type="classification",
+        sensitive_columns=["sex"],
+        favorable_label="0",
+        privileged_groups={"sex": "2"},
+        metric="log_loss",
+        time_budget_s=3,
+    )
+    world.run_agents(rounds=4, only=("core", "bias", "automl"))
+    journey = world.journey(dataset_id)
+    model_id = journey.steps["automl"]["outputs"]["model_id"]
+    with session_scope(world.wh.sessions) as session:
+        (version,) = get_asset(session, AssetKind.MODEL, world.user_id, model_id).versions
+        attrs = dict(version.attributes)
+    assert attrs["metric"] == "log_loss"
+    fairness = attrs["model_fairness"]
+    assert fairness["basis"] == "predictions"
+    assert fairness["favourable_outcome"] == "high_risk == '0'"
+    sex = fairness["attributes"]["sex"]
+    assert sex["reference_group"] == "2"
+    assert set(sex["vs_reference"]) == {"1"}
+    test_rows = sum(g["count"] for g in sex["groups"].values())
+    assert test_rows == math.ceil(len(frame) * 0.2)  # the held-out split, not training rows
+    versus = sex["vs_reference"]["1"]
+    assert {"equal_opportunity_difference", "average_odds_difference"} <= set(versus)
