@@ -39,6 +39,9 @@ def test_a_worse_second_run_is_the_challenger(air: Path, tmp_path: Path, with_ml
     current = json.loads((work / "registry" / "air" / "current.json").read_text())
     assert current["champion"] == "seasonal_naive"
     assert current["challenger"]["champion"] == "naive"
+    # The same series and config: in MLflow the runs' config hash shows the test window is
+    # the same; current.json keeps no such record.
+    assert verdict["basis"] == ("same held-out data" if uri else "own test scores")
     if uri is not None:
         name = registry.registered_name("forecast", "air")
         live = registry.champion(uri, name)

@@ -11,7 +11,8 @@ silently replace a better one. The rule, stated once here and quoted in every ve
    and the new one is promoted (it is the only evidence there is), saying so.
 3. Same held-out data where possible: when both versions were scored on the very same
    test rows (the fingerprint of the test split matches: the same data, split the same
-   way) the comparison is exact. Otherwise each version's own test score is compared:
+   way; for a forecaster, the same series and preprocessing config) the comparison is
+   exact. Otherwise each version's own test score is compared:
    different test rows, so the verdict is only as good as the test sets are alike, and
    the reason says so.
 4. Promoted only if strictly better; a tie or a worse score registers the new version as

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from millrace.faults import crash_point
-from millrace.ml.gate import METRIC_TAG, Verdict
+from millrace.ml.gate import METRIC_TAG, TEST_SET_TAG, Verdict
 from millrace.ml.registry import (
     CHAMPION,
     KIND_TAG,
@@ -202,7 +202,8 @@ def register_champion(
     gate: bool = True,
 ) -> tuple[str, str, Verdict]:
     """Register a forecasting run's ``model`` folder as a new version and put it through
-    the champion/challenger gate (compared on test MASE); returns the registered name,
+    the champion/challenger gate (compared on test MASE, over the same test window when
+    the run's ``config_hash`` param matches the champion's); returns the registered name,
     the version and the gate's verdict."""
     client = mlflow_client(tracking_uri)
     registered = register_model(tracking_uri, owner=owner, model_id=model_id, kind="forecasting")
@@ -210,6 +211,9 @@ def register_champion(
     for key, value in metrics.items():
         client.log_metric(run_id, key, float(value))
     client.set_tag(run_id, METRIC_TAG, "mase")  # scale-free, so comparable across refits
+    # The same data and preprocessing config (its hash) means the same test window.
+    if held_out := run.data.params.get("config_hash"):
+        client.set_tag(run_id, TEST_SET_TAG, held_out)
     version = client.create_model_version(
         registered,
         source=f"{run.info.artifact_uri}/model",
