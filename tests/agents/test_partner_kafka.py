@@ -4,7 +4,8 @@
 API, nothing else. Bias, AutoML and XAI are done by consumers written like seed 004's
 (tests/agents/seed_partners.py): plain Kafka clients that read only the seed's fields and
 call only the seed's routes, with an ``Authorization`` header. None of them knows the
-journey; the core matches what they post to it, and the journey completes.
+journey; the core matches what they post to it, and the journey completes. And with no
+partner running, ``millrace up``'s core fails the waiting step after its time-out.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,21 +46,16 @@ class Deployment:
         return (self.home / "up.log").read_text()[-6000:]
 
 
-@pytest.fixture
-def core_only(tmp_path: Path, kafka_bootstrap: str) -> Iterator[Deployment]:
-    """``millrace up`` on Kafka with only the core agent of Millrace's four."""
-    env = {
-        "MILLRACE_HOME": str(tmp_path),
-        "MILLRACE_EVENT_BUS": f"kafka://{kafka_bootstrap}",
-        "MILLRACE_AGENTS": "core",
-        "USE_KFP": "0",
-    }
+@contextmanager
+def _up(home: Path, env: dict[str, str]) -> Iterator[Deployment]:
+    """``millrace up`` in ``home`` with ``env``, and a fresh user's token; stopped by PID."""
+    env = {"MILLRACE_HOME": str(home), "USE_KFP": "0", **env}
     user_id = f"partner{uuid.uuid4().hex[:8]}"  # the session's broker is shared: be unique
     made = millrace_cli(env, "users", "create", user_id, "--json")
     assert made.returncode == 0, made.stderr
     token = json.loads(made.stdout)["token"]
     port = free_port()
-    log = (tmp_path / "up.log").open("wb")
+    log = (home / "up.log").open("wb")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MILLRACE_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "millrace", "up", "--port", str(port), "--serve-port", "0"],
@@ -69,10 +66,33 @@ def core_only(tmp_path: Path, kafka_bootstrap: str) -> Iterator[Deployment]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/health", proc)
-        yield Deployment(tmp_path, url, user_id, token)
+        yield Deployment(home, url, user_id, token)
     finally:
         stop_pid(proc.pid)
         log.close()
+
+
+@pytest.fixture
+def core_only(tmp_path: Path, kafka_bootstrap: str) -> Iterator[Deployment]:
+    """``millrace up`` on Kafka with only the core agent of Millrace's four."""
+    bus = {"MILLRACE_EVENT_BUS": f"kafka://{kafka_bootstrap}", "MILLRACE_AGENTS": "core"}
+    with _up(tmp_path, bus) as dep:
+        yield dep
+
+
+def _upload(dep: Deployment, dataset_id: str) -> None:
+    with dep.http() as c:
+        r = c.post(
+            f"/datasets/upload/{dep.user_id}",
+            files={"file": ("diabetes.csv", diabetes_frame().to_csv(index=False).encode())},
+            data={
+                "dataset_id": dataset_id,
+                "target_column": "high_risk",
+                "sensitive_columns": "sex",
+                "time_budget_s": "30",
+            },
+        )
+        assert r.status_code == 200, r.text
 
 
 def _journey(dep: Deployment, dataset_id: str, timeout: float = 240) -> dict[str, Any]:
@@ -107,19 +127,9 @@ def test_seed_partners_take_bias_automl_and_xai(
         t.start()
     dataset_id = f"diabetes{uuid.uuid4().hex[:6]}"
     try:
+        _upload(dep, dataset_id)
+        journey = _journey(dep, dataset_id)
         with dep.http() as c:
-            r = c.post(
-                f"/datasets/upload/{dep.user_id}",
-                files={"file": ("diabetes.csv", diabetes_frame().to_csv(index=False).encode())},
-                data={
-                    "dataset_id": dataset_id,
-                    "target_column": "high_risk",
-                    "sensitive_columns": "sex",
-                    "time_budget_s": "30",
-                },
-            )
-            assert r.status_code == 200, r.text
-            journey = _journey(dep, dataset_id)
             seed_get = c.get(f"/datasets/{dep.user_id}/{dataset_id}").json()
     finally:
         stop.set()
@@ -149,3 +159,19 @@ def test_seed_partners_take_bias_automl_and_xai(
         "data_explanation/expert",
     }
     assert {r["report_type"] for r in xai.done} == {"model_explanation", "data_explanation"}
+
+
+def test_millrace_up_fails_a_step_no_partner_takes(tmp_path: Path) -> None:
+    """The core's clock runs in ``millrace up``: nobody trains, the journey says so."""
+    env = {
+        "MILLRACE_AGENTS": "core,bias",
+        "MILLRACE_PARTNER_STEP_TIMEOUT_S": "2",
+        "MILLRACE_PARTNER_SWEEP_INTERVAL_S": "0.5",
+    }
+    with _up(tmp_path, env) as dep:
+        _upload(dep, "lonely")
+        journey = _journey(dep, "lonely", timeout=120)
+    assert journey["state"] == "failed" and journey["failed_step"] == "automl", journey
+    assert journey["steps"]["bias"]["state"] == "done"  # Millrace's own bias agent ran
+    assert "the automl step was left to a partner agent" in journey["reason"]
+    assert "MILLRACE_AGENTS='core,bias'" in journey["reason"]

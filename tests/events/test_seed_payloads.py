@@ -9,6 +9,7 @@ own fields may stand beside them. The field lists are written from seed 004's
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +22,9 @@ from millrace.events.bus import Message
 from millrace.events.embedded import to_message
 from millrace.events.outbox import add_event
 from millrace.events.runner import Handler, HandlerContext
-from millrace.warehouse.assets import get_asset, get_version
+from millrace.warehouse.assets import AssetMeta, get_asset, get_version
 from millrace.warehouse.context import Warehouse
+from millrace.warehouse.datasets import JourneyHints, upload_dataset
 from millrace.warehouse.db import session_scope
 from millrace.warehouse.models import AssetKind, OutboxEvent
 from tests.agents.world import World, diabetes_frame, new_world
@@ -268,8 +270,11 @@ def test_automl_events_as_the_seed_sent_them(run: Run) -> None:
     assert payload["dataset_id"] == run.dataset_id
     assert payload["version"] == "v1"
     assert isinstance(payload["model_size_mb"], float)
-    assert isinstance(payload["is_model_folder"], bool)
-    assert isinstance(payload["model_file_count"], int)
+    with session_scope(run.world.wh.sessions) as session:
+        stored = get_asset(session, AssetKind.MODEL, run.world.user_id, payload["model_id"])
+        files = get_version(session, stored, 1).file_count
+    assert files > 1  # Millrace's package: model, encoder, leaderboard, metrics...
+    assert payload["model_file_count"] == files and payload["is_model_folder"] is True
     assert payload["event_id"].startswith(f"model_uploaded_{payload['model_id']}_")
     assert run.last("automl-events").key == run.model_key
 
@@ -298,3 +303,33 @@ def test_xai_events_are_keyed_by_user_and_model(run: Run) -> None:
         assert message.key == run.model_key
     kinds = {(m.payload["report_type"], m.payload["level"]) for m in reports}
     assert kinds == {(t, lvl) for t in XAI_TYPES for lvl in ("beginner", "expert")}
+
+
+def test_a_folder_dataset_is_described_as_the_seed_did(run: Run) -> None:
+    """A zipped folder: ``is_folder``, its file count, a ``.zip`` name, no single schema."""
+    files = [
+        ("train/a.csv", io.BytesIO(b"x,y\n1,2\n")),
+        ("test/b.csv", io.BytesIO(b"x,y\n3,4\n")),
+    ]
+    upload_dataset(
+        run.world.wh,
+        owner_id=run.world.user_id,
+        actor_id=run.world.user_id,
+        dataset_id="folder",
+        files=files,
+        meta=AssetMeta(description="two parts"),
+        hints=JourneyHints(),
+    )
+    (message,) = [
+        m
+        for m in _mine(run.world.wh, run.world.user_id)["dataset-events"]
+        if m.payload["dataset_id"] == "folder"
+    ]
+    dataset = message.payload["dataset"]
+    assert set(dataset) == SEED_DATASET
+    assert dataset["is_folder"] is True and dataset["file_count"] == 2
+    assert dataset["original_filename"] == "folder.zip" and dataset["file_type"] == "csv"
+    assert dataset["columns"] is None and dataset["row_count"] is None
+    assert dataset["file_path"].endswith("/folder/v1/")
+    assert dataset["description"] == "two parts"
+    assert message.key == "folder"

@@ -222,6 +222,7 @@ def _register_and_announce(ctx: HandlerContext, owner: str, model_id: str, versi
         size,
         fields,
         {"journey_id": attrs.get("journey_id"), "promotion": verdict},
+        file_count=len(keys),  # a package of several files: the seed's model folder
     )
     if not _announced(ctx, subject):
         ctx.emit(payload, subject=subject)
