@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from millrace.agents.partner_steps import expire_partner_steps
+from millrace.settings import Settings
 from millrace.warehouse.ai_models import ModelFields, upload_model
 from millrace.warehouse.assets import AssetMeta
 from millrace.warehouse.context import Warehouse
@@ -220,3 +221,9 @@ def test_external_steps_are_checked_and_reach_the_journey(world: World) -> None:
         True,
         False,
     ]
+
+
+def test_millrace_agents_names_only_known_agents() -> None:
+    with pytest.raises(ValueError, match=r"'core,training': unknown \['training'\]"):
+        Settings(agents="core,training")
+    assert Settings(agents=" core , xai ").local_agents == {"core", "xai"}

@@ -95,22 +95,25 @@ def expire_partner_steps(wh: Warehouse, now: datetime | None = None) -> list[str
     settings = wh.settings
     now = now or utcnow()
     limit = timedelta(seconds=settings.partner_step_timeout_s)
-    expired: list[str] = []
+
+    def overdue(journey: Journey) -> bool:
+        step = journey.state
+        if step not in journeys.STEPS or not is_partner_step(journey, step, settings):
+            return False
+        started = _started(journey, step)
+        return started is not None and now - started >= limit
+
+    # Read without locks; lock and look again only where a step seems overdue.
     with session_scope(wh.sessions) as session:
-        candidates = list(
-            session.scalars(select(Journey.id).where(Journey.state.in_(journeys.STEPS)))
-        )
+        running = session.scalars(select(Journey).where(Journey.state.in_(journeys.STEPS)))
+        candidates = [j.id for j in running if overdue(j)]
+    expired: list[str] = []
     for journey_id in candidates:
         with session_scope(wh.sessions) as session:
             journey = journeys.get_journey(session, None, journey_id)
-            step = journey.state
-            if step not in journeys.STEPS or not is_partner_step(journey, step, settings):
-                continue
-            started = _started(journey, step)
-            if started is None or now - started < limit:
-                continue
-            journeys.fail(journey, step, _reason(journey, step, settings))
-            expired.append(journey_id)
+            if overdue(journey):  # a partner's post may have moved it meanwhile
+                journeys.fail(journey, journey.state, _reason(journey, journey.state, settings))
+                expired.append(journey_id)
     return expired
 
 
