@@ -48,6 +48,9 @@ def test_single_file_upload_records_schema_checksum_and_event(user: UserClient) 
         "sensitive_columns": ["sex"],
         "time_budget_s": 30.0,
         "external_steps": [],
+        "favorable_label": None,
+        "privileged_groups": {},
+        "metric": None,
     }
     (event,) = outbox(user.api.backend, "dataset-events", user_id=user.user_id, dataset_id="credit")
     assert event.key == "credit"
