@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import shlex
+import time
 from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
 
-from millrace.cli.demo import TOKEN_FILE, _demo_token
+from millrace.cli.demo import TOKEN_FILE, _demo_token, _wait_served
 from millrace.cli.demo_summary import predict_line, summary_table, ui_links, write_inputs
 from millrace.settings import Settings
 from millrace.warehouse.context import Warehouse
 from millrace.warehouse.db import session_scope
 from millrace.warehouse.models import ApiToken
 from millrace.warehouse.users import authenticate
+from tests.support import free_port
 
 JOURNEY = {
     "id": "j" * 32,
@@ -91,3 +93,10 @@ def test_each_run_reuses_the_demo_token_or_revokes_the_old_ones(tmp_path: Path) 
             assert sorted(r.revoked for r in rows) == [False, True]
     finally:
         wh.close()
+
+
+def test_an_inference_server_that_never_came_up_is_noticed_quickly() -> None:
+    """Its port was taken: the demo says so instead of waiting out the loading time."""
+    started = time.monotonic()
+    assert not _wait_served(f"http://127.0.0.1:{free_port()}", "mr_x", ["m"], absent_s=1)
+    assert time.monotonic() - started < 10

@@ -153,15 +153,21 @@ def _follow(
     raise MillraceError(f"the demo journeys did not finish within {timeout:.0f}s")
 
 
-def _wait_served(serve_url: str, token: str, model_ids: list[str], timeout: float = 120) -> bool:
+def _wait_served(
+    serve_url: str, token: str, model_ids: list[str], timeout: float = 120, absent_s: float = 15
+) -> bool:
     """Until the inference server answers for every model (it loads champions as they are
-    registered); False if it is not there or too slow."""
-    deadline = time.monotonic() + timeout
+    registered); False if it is too slow, or not there at all (its port was taken) after
+    ``absent_s``."""
+    started = time.monotonic()
+    answered = False
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=serve_url, headers=headers, timeout=5) as http:
-        while time.monotonic() < deadline:
+        while time.monotonic() - started < (timeout if answered else absent_s):
             try:
-                if all(http.get(f"/v2/models/{m}").status_code == 200 for m in model_ids):
+                codes = [http.get(f"/v2/models/{m}").status_code for m in model_ids]
+                answered = True
+                if all(code == 200 for code in codes):
                     return True
             except httpx.TransportError:
                 pass
