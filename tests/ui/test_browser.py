@@ -131,6 +131,8 @@ def test_upload_answer_needs_input_and_watch_the_journey_complete(tab: Tab) -> N
     page.wait_for_url("**/#/xai/*")
     frame = page.frame_locator("#xai-frame")
     expect(frame.locator("h1")).to_contain_text("how the model decides")
+    score = re.compile(r"never saw during training it scored \w+ = \d\.\d{1,4}\.$")
+    expect(frame.locator("p").first).to_have_text(score)  # 0.6517, not 0.651685393258427
     expect(frame.locator("img").first).to_be_visible()
     # Nothing in the report runs (no allow-scripts); this page may measure it.
     assert page.locator("#xai-frame").get_attribute("sandbox") == "allow-same-origin"

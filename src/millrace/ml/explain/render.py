@@ -14,6 +14,11 @@ from millrace.ml.html import bar_chart, figure_png, new_figure, page, paragraph,
 __all__ = ["render_reports"]
 
 
+def _plain(value: Any) -> str:
+    """A score as people read it (0.6517, not 0.651685393258427)."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _ranked(values: dict[str, float]) -> list[tuple[str, float]]:
     return sorted(values.items(), key=lambda kv: -kv[1])
 
@@ -65,7 +70,7 @@ def render_reports(
         [
             paragraph(
                 f"This model predicts '{target}'. On data it never saw during training it "
-                f"scored {headline[0]} = {headline[1]}."
+                f"scored {headline[0]} = {_plain(headline[1])}."
             ),
             paragraph(
                 f"The columns that move its predictions most are: {top3}. The longer the "
