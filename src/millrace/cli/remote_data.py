@@ -91,8 +91,7 @@ def upload(
 ) -> None:
     """Upload a file as a new dataset version; its journey starts when it has a target.
 
-    With --wait, follow the journey to completed, failed (exit code 1) or needs_input
-    (exit code 3).
+    With --wait, follow the journey: exit code 1 if it failed, 3 if it waits in needs_input.
 
     Example: millrace datasets upload credit.csv --target default --sensitive sex --wait
     """
@@ -195,6 +194,8 @@ def show(
 ) -> None:
     """Show a journey's steps with their durations, outputs and links.
 
+    With --wait, follow it: exit code 1 if it failed, 3 if it waits in needs_input.
+
     Example: millrace journeys show 3f2a9c0d5e6b4a1f8c7d2e3b4a5f6c7d --wait
     """
     with connect(url, token) as client:
@@ -226,6 +227,8 @@ def answer(
 ) -> None:
     """Give a journey waiting in needs_input what it asked for; it starts at once.
 
+    Exit code 3 if it still needs input (the reason says what is missing).
+
     Example: millrace journeys answer 3f2a9c0d5e6b4a1f8c7d2e3b4a5f6c7d --target default
     """
     with connect(url, token) as client:
@@ -254,6 +257,8 @@ def retry(
     token: TokenOpt = None,
 ) -> None:
     """Resume a failed journey at the step that failed.
+
+    With --wait, exit code 1 if it fails again.
 
     Example: millrace journeys retry 3f2a9c0d5e6b4a1f8c7d2e3b4a5f6c7d --wait
     """
