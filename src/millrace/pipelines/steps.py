@@ -43,6 +43,8 @@ from millrace.ml.forecasting.models import (
     Ensemble,
     Forecaster,
     SeriesArrays,
+    StatsMean,
+    TrioMean,
     model_files,
     save_model,
     season_length,
@@ -342,10 +344,7 @@ def all_rows(units: list[SeriesArrays]) -> list[SeriesArrays]:
 # about them is chosen, so their CV scores are as honest as a single model's. The plain
 # mean of ETS, ARIMA and Theta is the standard hard-to-beat benchmark (M3, M4); adding
 # dynamic Theta beat it on M3 (see models.StatsMean).
-COMBINATIONS: dict[str, tuple[str, ...]] = {
-    "trio_mean": ("ets", "theta", "arima"),
-    "stats_mean": ("ets", "theta", "arima", "dot"),
-}
+COMBINATIONS: dict[str, tuple[str, ...]] = {m.name: m.fixed_members for m in (TrioMean, StatsMean)}
 
 
 def evaluate(

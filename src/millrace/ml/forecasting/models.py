@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -102,6 +102,8 @@ class Ensemble(Forecaster):
     """
 
     name = "ensemble"
+    # A fixed combination's members (nothing is chosen); empty for the chosen top-k mean.
+    fixed_members: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -155,6 +157,7 @@ class TrioMean(Ensemble):
     nothing flatters its score): the benchmark that is hard to beat on M3 and M4."""
 
     name = "trio_mean"
+    fixed_members = ("ets", "theta", "arima")
 
 
 class StatsMean(Ensemble):
@@ -162,6 +165,7 @@ class StatsMean(Ensemble):
     on sMAPE (12.36 against 12.52) and MASE (1.320 against 1.328), every frequency."""
 
     name = "stats_mean"
+    fixed_members = ("ets", "theta", "arima", "dot")
 
 
 MODELS: dict[str, type[Forecaster]] = {
