@@ -67,6 +67,7 @@ def _stored_version(ctx: HandlerContext, owner: str, model_id: str) -> int | Non
 
 
 def handle(message: Message, ctx: HandlerContext) -> None:
+    started = time.monotonic()  # the budget runs from here to the model being stored
     p = message.payload
     owner, dataset_id, version = p["user_id"], p["dataset_id"], parse_version(p["version"])
     task = p.get("task_type")
@@ -80,22 +81,26 @@ def handle(message: Message, ctx: HandlerContext) -> None:
         if task == "forecasting":
             train_forecaster(message, ctx, frame)
             return
-        stored = _train_and_store(message, ctx, frame)
+        stored = _train_and_store(message, ctx, frame, started)
         crash_point("automl.after_upload")
     elif task == "forecasting":
         return  # the forecaster registers itself in MLflow before it is stored
     _register_and_announce(ctx, owner, model_id, stored)
 
 
-def _train_and_store(message: Message, ctx: HandlerContext, frame: Any) -> int:
-    """Train under the budget and store the model in the warehouse, unannounced."""
-    started = time.monotonic()
+def _train_and_store(message: Message, ctx: HandlerContext, frame: Any, started: float) -> int:
+    """Train under the budget and store the model in the warehouse, unannounced.
+
+    Reading the dataset already spent part of the budget (``started`` is the handler's
+    start), so training gets what is left of it.
+    """
     p = message.payload
     owner, dataset_id, version = p["user_id"], p["dataset_id"], parse_version(p["version"])
     target, task = str(p["target_column_name"]), str(p["task_type"])
     budget = float(p.get("time_budget_s") or 60)
     try:
-        trained = train_tabular(frame, target, task, budget, metric=p.get("metric"))
+        left = max(budget - (time.monotonic() - started), 1.0)
+        trained = train_tabular(frame, target, task, left, metric=p.get("metric") or None)
     except InvalidInputError as exc:  # e.g. a metric that does not fit the task
         raise Reject(exc.detail) from exc
     sensitive = [c for c in p.get("sensitive_columns") or [] if c in frame.columns]

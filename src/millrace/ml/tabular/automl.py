@@ -48,6 +48,7 @@ from millrace.ml.tabular.search import (
     load_flaml,
     run_search,
     searched,
+    threads,
 )
 
 __all__ = ["REFIT_SHARE", "TrainedModel", "searched_estimators", "train_tabular"]
@@ -115,10 +116,13 @@ def train_tabular(
     in ``library_warnings`` rather than printed or, under a strict filter, raised out of
     a trial. The filter is process-wide while this runs, as ``warnings`` has no other kind.
     """
+    started = time.monotonic()  # FLAML's first import (with MLflow's) takes seconds too
     load_flaml()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
-        trained = _train(frame, target, task, budget_s, seed, metric, ensemble, estimators)
+        trained = _train(
+            frame, target, task, (started, budget_s), seed, metric, ensemble, estimators
+        )
     counts = Counter(f"{w.category.__name__}: {str(w.message)[:160]}" for w in caught)
     trained.library_warnings = dict(counts.most_common(20))
     if counts:
@@ -130,13 +134,13 @@ def _train(
     frame: pd.DataFrame,
     target: str,
     task: str,
-    budget_s: float,
+    budget: tuple[float, float],
     seed: int,
     metric: str | None,
     ensemble: bool,
     estimators: list[str] | None,
 ) -> TrainedModel:
-    started = time.monotonic()
+    started, budget_s = budget
     deadline = started + budget_s * (1 - HANDOFF_SHARE)
     data = frame[frame[target].notna()].reset_index(drop=True)
     encoder = FeatureEncoder.fit(data, target, task)
@@ -152,6 +156,7 @@ def _train(
     x_test, y_test = x.iloc[idx_test].reset_index(drop=True), y[idx_test]
     estimators = list(estimators) if estimators else searched(kind)
     clock = _Clock(started)
+    jobs = threads(x_train.shape)
 
     # Cross-validated winners refit in a fraction of their trial; holdout ones do not.
     evaluation = eval_method(x_train.shape, budget_s * (1 - REFIT_SHARE - ENSEMBLE_SHARE))
@@ -174,6 +179,7 @@ def _train(
         evaluation=evaluation,
         trial_limit_s=trial_limit,
         seed=seed,
+        n_jobs=jobs,
     )
     clock.lap("search")
 
@@ -188,21 +194,21 @@ def _train(
         members = pool[:MAX_MEMBERS]
         refits = (1 + ALL_ROWS) * sum(c.fit_seconds for c in members)
         until = deadline - max(reserve, refits)
-        blend = select(members, x_train, y_train, kind, chosen, folds, until, seed)
+        blend = select(members, x_train, y_train, kind, chosen, folds, until, seed, jobs)
     clock.lap("ensemble")
 
     cost = (1 + ALL_ROWS) * sum(m.fit_seconds for m in blend.members) if blend else 0.0
     if blend is not None and cost > deadline - time.monotonic():
         log.info("ensemble dropped: its refits need ~%.1fs", cost)
         blend = None
-    scored, fitted_80 = _fit_for_test(automl, best, blend, x_train, y_train, kind, deadline)
+    scored, fitted_80 = _fit_for_test(automl, best, blend, (x_train, y_train), kind, deadline, jobs)
     pred, proba = _predict(scored, x_test, task)
     scores = test_scores(task, y_test, pred, proba, chosen)
     clock.lap("fit_and_score_80pct")
 
     sample = int(board[0].get("sample_size") or len(x_train)) if board else len(x_train)
     trial_rows = sample * (folds - 1) // folds if folds > 1 else sample
-    final = _fit_all_rows(automl, best, blend, x, y, (x_train, trial_rows), kind, deadline)
+    final = _fit_all_rows(automl, best, blend, (x, y), (x_train, trial_rows), kind, deadline, jobs)
     clock.lap("refit_all_rows")
     algorithm = blend.name if blend else best.name
     refit_all = final.rows == len(x)
@@ -239,47 +245,49 @@ def _fit_for_test(
     automl: Any,
     best: Candidate,
     blend: Ensemble | None,
-    x: pd.DataFrame,
-    y: np.ndarray,
+    data: tuple[pd.DataFrame, np.ndarray],
     kind: str,
     refit_by: float,
+    jobs: int,
 ) -> tuple[Any, bool]:
     """The model the test rows judge, and whether it was fitted on all of the 80%.
 
     Never fitted on test rows. If fitting it here and again on all rows would not both
     fit, the winning trial's model (fitted on part of the 80%) is judged instead.
     """
+    x, y = data
     left = refit_by - time.monotonic()
     if blend is not None:
         share = 1 / (1 + ALL_ROWS)
-        return blend.fit(x, y, kind, left * share).estimator, True
+        return blend.fit(x, y, kind, left * share, jobs).estimator, True
     if best.fit_seconds * (1 + ALL_ROWS) > left - SCORING_S:
         log.info("scoring the trial model: %.1fs left, a fit needs ~%.1fs", left, best.fit_seconds)
         return automl, False
     budget = left - best.fit_seconds * ALL_ROWS - SCORING_S
-    return fit_config(best.name, best.config, kind, x, y, budget).estimator, True
+    return fit_config(best.name, best.config, kind, x, y, budget, jobs).estimator, True
 
 
 def _fit_all_rows(
     automl: Any,
     best: Candidate,
     blend: Ensemble | None,
-    x: pd.DataFrame,
-    y: np.ndarray,
+    data: tuple[pd.DataFrame, np.ndarray],
     trial: tuple[pd.DataFrame, int],
     kind: str,
     refit_by: float,
+    jobs: int,
 ) -> Refit:
     """The model to serve: fitted on every row, or the trial's model if that cannot be
     done in time (a fit cut short would serve a weaker model than the one scored)."""
+    x, y = data
     left = refit_by - time.monotonic() - SCORING_S
     if blend is not None:
-        return blend.fit(x, y, kind, max(left, 0.1))
+        return blend.fit(x, y, kind, max(left, 0.1), jobs)
     if best.fit_seconds * ALL_ROWS > left:
         log.info("serving the trial model: %.1fs left, a fit needs ~%.1fs", left, best.fit_seconds)
         x_train, rows = trial
         return Refit(servable(best.name, automl.model, x_train), 0.0, rows, False)
-    return fit_config(best.name, best.config, kind, x, y, max(left, 0.1))
+    return fit_config(best.name, best.config, kind, x, y, max(left, 0.1), jobs)
 
 
 def _predict(model: Any, x: pd.DataFrame, task: str) -> tuple[np.ndarray, np.ndarray | None]:

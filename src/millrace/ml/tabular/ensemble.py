@@ -63,14 +63,16 @@ class Ensemble:
             "single_best_validation_" + self.metric: self.single_best_score,
         }
 
-    def fit(self, x: pd.DataFrame, y: np.ndarray, kind: str, budget_s: float) -> Refit:
+    def fit(
+        self, x: pd.DataFrame, y: np.ndarray, kind: str, budget_s: float, n_jobs: int = 1
+    ) -> Refit:
         """Each member fitted on ``x``, sharing ``budget_s`` by their expected cost."""
         started = time.monotonic()
         total = sum(m.fit_seconds for m in self.members) or 1.0
         fitted, truncated = [], False
         for member in self.members:
             share = budget_s * member.fit_seconds / total
-            refit = fit_config(member.name, member.config, kind, x, y, max(share, 0.2))
+            refit = fit_config(member.name, member.config, kind, x, y, max(share, 0.2), n_jobs)
             fitted.append(refit.estimator)
             truncated |= refit.truncated
         model = _voting(self.members, self.weights, fitted, y, kind)
@@ -86,6 +88,7 @@ def select(
     folds: int,
     until: float,
     seed: int,
+    n_jobs: int = 1,
 ) -> Ensemble | None:
     """The ensemble of ``candidates`` (best first) that validates best, or None when the
     single best does as well, or when the out-of-fold predictions cannot be had by
@@ -95,7 +98,7 @@ def select(
     for cand in candidates:
         if time.monotonic() + cand.fit_seconds * max(folds, 1) * 1.2 > until:
             continue
-        pred = _out_of_fold(cand, x, y, kind, splits, until)
+        pred = _out_of_fold(cand, x, y, kind, splits, until, n_jobs)
         if pred is not None:
             preds.append(pred)
             kept.append(cand)
@@ -141,6 +144,7 @@ def _out_of_fold(
     kind: str,
     splits: list[tuple[np.ndarray, np.ndarray]],
     until: float,
+    n_jobs: int,
 ) -> np.ndarray | None:
     n_classes = int(y.max()) + 1 if kind != "regression" else 0
     parts = []
@@ -150,7 +154,7 @@ def _out_of_fold(
             return None
         # A fold fit stopped far short of its trial's time would judge a weaker model.
         budget = min(left, cand.fit_seconds * 3 + 0.5)
-        refit = fit_config(cand.name, cand.config, kind, x.iloc[train], y[train], budget)
+        refit = fit_config(cand.name, cand.config, kind, x.iloc[train], y[train], budget, n_jobs)
         parts.append(_predict(refit.estimator, x.iloc[test], n_classes))
     return np.concatenate(parts)
 

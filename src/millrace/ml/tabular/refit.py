@@ -57,7 +57,12 @@ def fit_config(
     imputer = _imputer(name, x)
     fit_on = x if imputer is None else imputer.transform(x)
     started = time.monotonic()
-    learner.fit(fit_on, y, budget=budget_s)
+    # FLAML stops a learner with ``limit_resource`` (L2 logistic regression) by SIGALRM at
+    # the budget rounded down to whole seconds and silently serves a DummyClassifier in its
+    # place; a refit of a configuration that won must not be swapped for the prior, so
+    # such a fit gets no budget (it has no rounds to cut short anyway).
+    budget = None if getattr(cls, "limit_resource", False) else budget_s
+    learner.fit(fit_on, y, budget=budget)
     seconds = time.monotonic() - started
     model = _wrap(learner, x, imputer)
     return Refit(model, seconds, len(x), _truncated(learner.model, wanted))

@@ -18,6 +18,7 @@ __all__ = [
     "LOWER_IS_BETTER",
     "PROBA_METRICS",
     "REGRESSION_METRICS",
+    "check_metric",
     "choose_metric",
     "from_loss",
     "score",
@@ -57,6 +58,30 @@ def choose_metric(flaml_task: str, requested: str | None) -> str:
         raise InvalidInputError(
             f"metric {requested!r} does not fit a {flaml_task} task; "
             f"choose one of: {', '.join(sorted(allowed))}"
+        )
+    return name
+
+
+def check_metric(requested: str | None, task: str | None) -> str | None:
+    """The hint's metric in FLAML's spelling, checked when a journey is set up.
+
+    Whether labels are binary is known only at training, so this accepts a metric that
+    fits some classification (``ap`` still fails then for three classes); with no task
+    yet, a name either task knows. Unknown names are an input error listing the choices.
+    """
+    if requested is None or not requested.strip():
+        return None
+    name = requested.strip().lower()
+    if task == "regression":
+        allowed = REGRESSION_METRICS
+    elif task == "classification":
+        allowed = CLASSIFICATION_METRICS
+    else:
+        allowed = CLASSIFICATION_METRICS | REGRESSION_METRICS
+    if name not in allowed:
+        what = f"a {task} task" if task in {"classification", "regression"} else "any task"
+        raise InvalidInputError(
+            f"metric {requested!r} does not fit {what}; choose one of: {', '.join(sorted(allowed))}"
         )
     return name
 
