@@ -11,6 +11,7 @@ import pandas as pd
 from millrace.exceptions import InvalidInputError
 from millrace.ml.fairness.metrics import check_fairness_hints
 from millrace.ml.tabular.data import check_spec, infer_task, load_frame
+from millrace.ml.tabular.scoring import check_metric
 from millrace.warehouse import journeys
 from millrace.warehouse.assets import get_asset, get_version
 from millrace.warehouse.context import Warehouse
@@ -21,9 +22,15 @@ from millrace.warehouse.models import AssetKind, Journey, JourneyState
 __all__ = ["configure_journey"]
 
 
-def _fairness_problem(frame: pd.DataFrame, journey: Journey) -> str | None:
+def _hint_problem(frame: pd.DataFrame, journey: Journey) -> str | None:
+    """A metric, favourable label or reference group the task or data cannot have: said
+    now, while the user can still PATCH it, not when a step fails on it."""
     if journey.task_type == "forecasting" or journey.target_column is None:
         return None
+    try:
+        check_metric(journey.metric, journey.task_type)
+    except InvalidInputError as exc:
+        return exc.detail
     return check_fairness_hints(
         frame,
         journey.target_column,
@@ -75,7 +82,7 @@ def configure_journey(
         problem = check_spec(
             frame, journey.target_column, journey.task_type, list(journey.sensitive_columns)
         )
-        unfit = None if problem is not None else _fairness_problem(frame, journey)
+        unfit = None if problem is not None else _hint_problem(frame, journey)
         if problem is None and unfit is None:
             journeys.start(session, journey)
         elif problem is None:

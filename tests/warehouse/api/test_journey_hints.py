@@ -91,6 +91,10 @@ def test_a_group_the_data_lacks_waits_for_input_then_patch_starts_it(
     assert "'1', '2'" in journey["reason"]  # it lists the groups to choose from
     r = user.http.patch(f"/api/v1/journeys/{journey['id']}", json={"privileged_groups": {"age": 1}})
     assert "'age', which is not among the sensitive columns" in r.json()["reason"]
+    body = {"privileged_groups": {"sex": 2}, "metric": "rmse"}
+    r = user.http.patch(f"/api/v1/journeys/{journey['id']}", json=body)
+    assert r.json()["state"] == "needs_input"
+    assert "metric 'rmse' does not fit a classification task" in r.json()["reason"]
     r = user.http.patch(
         f"/api/v1/journeys/{journey['id']}",
         json={"privileged_groups": {"sex": 2}, "metric": "log_loss"},
