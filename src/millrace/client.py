@@ -19,16 +19,14 @@ from typing import Any, Literal
 
 import httpx
 
-from millrace.exceptions import (
-    AuthError,
-    BackendUnavailableError,
-    ConflictError,
-    InvalidInputError,
-    MillraceError,
-    NotFoundError,
-    PayloadTooLargeError,
-    PermissionDeniedError,
+from millrace.client_errors import (
+    NotMillraceError,
+    Server,
+    UnreachableError,
+    read_answer,
+    transport_reason,
 )
+from millrace.exceptions import InvalidInputError, MillraceError
 
 __all__ = [
     "TERMINAL_STATES",
@@ -45,44 +43,11 @@ ReportKind = Literal["bias", "transformation", "xai"]
 # A journey in one of these states moves no further without someone acting on it.
 TERMINAL_STATES = frozenset({"completed", "failed", "needs_input"})
 
-_ERRORS: dict[int, type[MillraceError]] = {
-    401: AuthError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    409: ConflictError,
-    413: PayloadTooLargeError,
-    422: InvalidInputError,
-    503: BackendUnavailableError,
-}
-
-
-class UnreachableError(BackendUnavailableError):
-    """Nothing answered at the URL (refused, unknown host, timed out)."""
-
-
-class NotMillraceError(MillraceError):
-    """Something answered at the URL, but not as Millrace does: every Millrace error is an
-    ``application/problem+json`` document and every answer JSON."""
-
-
-def _is_problem(response: httpx.Response) -> bool:
-    return response.headers.get("content-type", "").startswith("application/problem+json")
-
 
 def _url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise InvalidInputError(f"{value!r} is not an http(s) URL, e.g. http://127.0.0.1:8000")
     return value.rstrip("/")
-
-
-def _reason(exc: httpx.TransportError) -> str:
-    """One line for a transport failure: httpx's own text carries errno noise."""
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    text = str(exc) or type(exc).__name__
-    if "refused" in text.lower():
-        return "connection refused"
-    return " ".join(text.split("] ", 1)[-1].split())
 
 
 class Client:
@@ -140,45 +105,20 @@ class Client:
             return http.request(method, path, **kw)
         except httpx.TransportError as exc:
             what = f"inference server at {self.serve_url}" if serve else f"API at {self.base_url}"
-            raise UnreachableError(f"cannot reach the Millrace {what}: {_reason(exc)}") from None
+            reason = transport_reason(exc)
+            raise UnreachableError(f"cannot reach the Millrace {what}: {reason}") from None
 
-    def _stranger(self, response: httpx.Response) -> NotMillraceError:
-        """Name the URL to fix: the server's own reason would only say "Not Found"."""
-        serving = self.serve_url is not None and str(response.url).startswith(self.serve_url)
-        what, where = (
-            ("inference server", "--serve-url or MILLRACE_SERVE_URL")
-            if serving
-            else ("API", "--url or MILLRACE_URL")
-        )
-        root = self.serve_url if serving else self.base_url
-        kind = response.headers.get("content-type", "").split(";")[0] or "no content type"
-        return NotMillraceError(
-            f"{root} is not a Millrace {what}: {response.request.method} "
-            f"{response.url.path} answered {response.status_code} {response.reason_phrase} "
-            f"({kind}); check {where}"
-        )
-
-    def _check(self, response: httpx.Response) -> Any:
-        if response.is_success:
-            if not response.content:
-                return None
-            try:
-                return response.json()
-            except ValueError:
-                raise self._stranger(response) from None
-        if not _is_problem(response) and (
-            response.status_code < 500 or "html" in response.headers.get("content-type", "")
-        ):  # (a bare 500 in plain text can be Millrace's own crash: its text is kept)
-            raise self._stranger(response)
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text or response.reason_phrase
-        line = " ".join(str(detail).split()) or f"HTTP {response.status_code}"
-        raise _ERRORS.get(response.status_code, MillraceError)(line)
+    def _check(self, response: httpx.Response, serve: bool = False) -> Any:
+        """The answer's JSON, or the server's refusal (or that it is not the server asked
+        for) as a ``MillraceError``: see ``millrace.client_errors``."""
+        if serve:
+            server = Server("inference server", "--serve-url or MILLRACE_SERVE_URL", self.serve_url)
+        else:
+            server = Server("API", "--url or MILLRACE_URL", self.base_url)
+        return read_answer(response, server)
 
     def _call(self, method: str, path: str, **kw: Any) -> Any:
-        return self._check(self._send(method, path, **kw))
+        return self._check(self._send(method, path, **kw), serve=kw.get("serve", False))
 
     def _obj(self, method: str, path: str, **kw: Any) -> Json:
         body = self._call(method, path, **kw)
@@ -200,12 +140,15 @@ class Client:
     # Health and identity
 
     def health(self) -> Json:
+        """The checks, also when one is down (503 with the same body)."""
         response = self._send("GET", "/health")
-        if response.status_code == 503 and not _is_problem(response):
+        if response.status_code == 503:
             try:
-                return response.json()  # type: ignore[no-any-return]
+                body = response.json()
             except ValueError:
-                pass  # a proxy's 503 page: _check says what it was
+                body = None  # a proxy's 503 page: _check says what it was
+            if isinstance(body, dict) and "checks" in body:
+                return body
         return self._check(response)  # type: ignore[no-any-return]
 
     def me(self) -> Json:

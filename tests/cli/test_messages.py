@@ -94,6 +94,11 @@ def test_a_server_that_is_not_millrace_is_named_as_such(stack: Stack, stranger: 
     rows.write_text('[{"age": 50}]')
     served = stack.cli("predict", "m", "--input", str(rows), "--serve-url", stranger)
     _one_line(served, 1, f"{stranger} is not a Millrace inference server", "POST", "--serve-url")
+    # The API's URL given for the inference server's, and back: Millrace, but not that one.
+    swapped = stack.cli("journeys", "list", "--url", stack.serve_url)
+    _one_line(swapped, 1, f"{stack.serve_url} has no GET /api/v1/journeys", "not the API")
+    swapped = stack.cli("predict", "m", "--input", str(rows), "--serve-url", stack.url)
+    _one_line(swapped, 1, "not the inference server (the API?", "--serve-url")
     # Millrace's own refusals keep their reason (they are problem documents).
     _one_line(stack.cli("models", "show", "no-such-model"), 1, "no-such-model")
 
