@@ -297,7 +297,10 @@ def _report(
     out.print(per)
     mine_over = [r.overrun_pct for r in runs if r.system == "millrace"]
     theirs_over = [r.overrun_pct for r in runs if r.system != "millrace"]
+    # The bar: at least bare FLAML on 70% of the datasets, no run over budget + 10%.
+    accepted = wins / len(specs) >= 0.7 and not any(o > 10 for o in mine_over)
     return {
+        "accepted": accepted if anchor == "flaml" else None,
         "datasets": len(specs),
         "seeds": len({r.seed for r in runs}),
         "budget_s": budget,

@@ -97,6 +97,9 @@ def test_the_served_model_is_fitted_on_all_rows() -> None:
     )
     assert trained.refit_on_all_rows and trained.best_config["refit_on_all_rows"] is True
     assert trained.training_rows == len(frame)
+    note = trained.scoring_note  # the model's report says what was scored and what is served
+    assert f"held-out 20% ({len(trained.test_index)} rows)" in note
+    assert "fitted on the other 80%" in note and f"refitted on all {len(frame)} rows" in note
     roots = {int(tree.tree_.n_node_samples[0]) for tree in trained.estimator.estimators_}
     assert roots == {len(frame)}  # extra trees do not bootstrap: every row reaches each root
 

@@ -127,6 +127,7 @@ def _train_and_store(message: Message, ctx: HandlerContext, frame: Any, started:
         "metric": trained.metric,
         "validation_score": trained.validation_score,
         "test_scores": trained.test_scores,
+        "scoring": trained.scoring_note,  # scored on the 20%, served refitted on all rows
     }
     files = package_files(
         trained.estimator,

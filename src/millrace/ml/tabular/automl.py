@@ -94,6 +94,28 @@ class TrainedModel:
     def headline(self) -> float:
         return self.test_scores["accuracy" if self.encoder.task == "classification" else "r2"]
 
+    @property
+    def scoring_note(self) -> str:
+        """What the test scores judge and what is served, for the model's report: the two
+        are different models, and a reader comparing them must know it."""
+        tested = len(self.test_index)
+        scored = (
+            "fitted on the other 80% of the rows"
+            if self.best_config.get("scored_model_fitted_on_80pct", True)
+            else "the search's own trial model, fitted on part of the other 80%"
+        )
+        served = (
+            f"then refitted on all {self.training_rows} rows (test rows included): "
+            "that refit is the model registered and served"
+            if self.refit_on_all_rows
+            else "not refitted: no time was left, so the served model is the search's "
+            f"trial model ({self.training_rows} rows)"
+        )
+        return (
+            f"Test scores are on a held-out 20% ({tested} rows) never used in the search; "
+            f"the {self.algorithm} scored there was {scored}. The configuration was {served}."
+        )
+
 
 def train_tabular(
     frame: pd.DataFrame,
