@@ -80,7 +80,6 @@ def test_a_logistic_refit_with_a_short_budget_is_not_swapped_for_the_prior() -> 
 def test_small_data_trains_on_one_thread() -> None:
     assert threads((178, 13)) == 1
     assert threads((1797, 64)) == 1
-    assert threads((100_000, 50)) in {1, -1}
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
