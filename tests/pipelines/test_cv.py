@@ -234,3 +234,28 @@ def test_a_restored_statistical_model_refits_the_chosen_specification(
         model = steps.load_model(prepared, trained, rows(steps.series(prepared)))
         assert model.params["specs"] == chosen
     assert searches == []
+
+
+@pytest.mark.parametrize(("name", "at_refit"), [("ets", 1), ("arima", 0)])
+def test_only_cheap_searches_run_again_at_the_refit(
+    air: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, at_refit: int
+) -> None:
+    """Each CV fold's model searches on the rows before its origin; at the refit before
+    the test window ETS's cheap search runs again, ARIMA's costly one is carried."""
+    from millrace.ml.forecasting import statistical
+
+    kind = statistical._KINDS[name]
+    build = kind.build
+    searches: list[int] = []
+
+    def counting(season: int, spec: dict | None) -> object:
+        if spec is None:
+            searches.append(1)
+        return build(season, spec)
+
+    monkeypatch.setattr(kind, "build", staticmethod(counting))
+    statistical._FITS._items.clear()
+    prepared = steps.preprocess(air, _cfg(), tmp_path / "w")
+    steps.train(prepared, name, tmp_path / "w")
+    folds = len(steps._folds(prepared, steps.series(prepared)))
+    assert len(searches) == folds + at_refit

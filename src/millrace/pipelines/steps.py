@@ -234,9 +234,10 @@ def train(
         budget_s=per_fit,
     )
     model = _model(prepared, name)
-    if "specs" in fold_models[0].params:
+    if "specs" in fold_models[0].params and not getattr(model, "searches_at_refit", False):
         # What the validation fold's search chose (statistical models): the refit
-        # re-estimates it on every row before the test window instead of searching again.
+        # re-estimates it on every row before the test window instead of searching again
+        # (ETS, whose search is cheap, searches again: ``searches_at_refit``).
         model.params["specs"] = fold_models[0].params["specs"]
     model.fit(refit_rows(s), seed=seed, budget_s=per_fit)
     elapsed = time.monotonic() - started

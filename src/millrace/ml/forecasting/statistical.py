@@ -8,8 +8,10 @@ Model selection is the costly part (AutoARIMA tries dozens of orders, AutoETS so
 forms), so the search runs once, at the first CV fold's origin, and what it chose travels
 in the model's params (``specs``): every later fit of that candidate (the refit on every
 row before the test window, the restore in evaluate, the served refit on every row)
-re-estimates that specification's coefficients only. The choice never sees rows after
-the fold it was made on; the coefficients always see every row before the forecast. Saved
+re-estimates that specification's coefficients only. ETS, whose search is cheap, searches
+again at the refit before the test window (``searches_at_refit``); what that chose travels
+to the restores and the served refit. No forecast comes from a choice or coefficients
+that saw rows after its origin; the coefficients always see every row before it. Saved
 models are their params in JSON (cheap and deterministic to refit), never pickles.
 
 Panels are fitted on every core (a process per core, forked like statsforecast's own pool)
@@ -70,6 +72,10 @@ Spec = dict[str, Any]
 
 class _StatsForecast(Forecaster):
     max_season: ClassVar[int] = 48
+    # Whether the refit before the test window searches again, on every row before it,
+    # instead of re-estimating what the first fold's search chose. Worth it where the
+    # search is cheap next to what it buys (ETS); ARIMA's is the pipeline's largest cost.
+    searches_at_refit: ClassVar[bool] = False
 
     @classmethod
     def build(cls, season: int, spec: Spec | None) -> Any:
@@ -130,8 +136,14 @@ def fitted_for(fitted: dict[tuple[str, str], Any], s: SeriesArrays) -> Any:
 
 
 class ETS(_StatsForecast):
+    """AutoETS. Its search (some thirty forms) is cheap, and on short series the rows
+    after the first fold's origin change the form it picks: searching again at the refit
+    took M3's yearly and other series from MASE 2.452 to 2.412 for 2% more CPU time
+    (searching ARIMA again too: 2.405 for 70% more)."""
+
     name = "ets"
     max_season = 24
+    searches_at_refit = True
 
     @classmethod
     def build(cls, season: int, spec: Spec | None) -> Any:
