@@ -73,6 +73,12 @@ class User(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    # The profile seed 004's /users routes read and update; the id is what Millrace uses.
+    username: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
+    email: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    full_name: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
 
 
 class ApiToken(Base):

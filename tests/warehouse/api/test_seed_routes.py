@@ -266,7 +266,39 @@ def test_users_routes(user: UserClient) -> None:
         assert admin.get(f"/users/{user.user_id}").json()["user_id"] == user.user_id
         assert admin.get("/users/nobody-here").status_code == 404
     with user.api.client(created["token"]) as new:
-        assert new.get(f"/users/{created['user_id']}").status_code == 200
+        me = new.get(f"/users/{created['user_id']}").json()
+        assert (me["username"], me["email"], me["full_name"]) == ("b", "b@example.org", None)
+        assert new.get("/users/username/b").json() == me
+
+
+def test_a_user_updates_their_own_profile(user: UserClient) -> None:
+    """``PUT /users/{user_id}``: the fields sent change, the others stay; a username is
+    unique; another user's profile and ``is_active`` are an admin's."""
+    r = user.http.put(
+        f"/users/{user.user_id}", json={"full_name": "Ada L", "email": "ada@example.org"}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == USER_FIELDS
+    assert (body["full_name"], body["email"], body["username"]) == (
+        "Ada L",
+        "ada@example.org",
+        user.user_id,
+    )
+    assert body["updated_at"] >= body["created_at"]
+    renamed = user.http.put(f"/users/{user.user_id}", json={"username": "ada"}).json()
+    assert renamed["username"] == "ada" and renamed["full_name"] == "Ada L"
+    assert user.http.get("/users/username/ada").json()["user_id"] == user.user_id
+    assert user.http.put(f"/users/{user.user_id}", json={"is_active": False}).status_code == 403
+    assert user.http.put("/users/someone-else", json={"full_name": "x"}).status_code == 403
+    with user.api.client(user.api.admin_token) as admin:
+        other = admin.post("/users/", json={"user_id": f"{user.user_id}c"}).json()
+        taken = admin.put(f"/users/{other['user_id']}", json={"username": "ada"})
+        assert taken.status_code == 409
+        off = admin.put(f"/users/{other['user_id']}", json={"is_active": False})
+        assert off.status_code == 200 and off.json()["is_active"] is False
+    assert user.http.put(f"/users/{user.user_id}", json={"username": ""}).status_code == 422
+    assert user.http.get(f"/users/{user.user_id}").json()["username"] == "ada"
 
 
 def test_root_uploads_keep_millraces_journey_hints(user: UserClient) -> None:

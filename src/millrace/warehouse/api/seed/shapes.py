@@ -247,8 +247,7 @@ class XAIReportResponse(BaseModel):
 
 
 class UserResponse(BaseModel):
-    """Millrace keeps no usernames, e-mails or names: ``username`` is the user id (what
-    ``/users/username/{name}`` looks up) and the other two are null."""
+    """A user as seed 004 shows one. ``username`` is the user id until the user sets one."""
 
     user_id: str
     username: str
@@ -263,11 +262,11 @@ class UserResponse(BaseModel):
     def of(cls, u: User) -> UserResponse:
         return cls(
             user_id=u.id,
-            username=u.id,
-            email=None,
-            full_name=None,
-            is_active=True,
+            username=u.username or u.id,
+            email=u.email,
+            full_name=u.full_name,
+            is_active=u.is_active is not False,
             is_admin=u.is_admin,
             created_at=u.created_at,
-            updated_at=u.created_at,
+            updated_at=u.updated_at or u.created_at,
         )
