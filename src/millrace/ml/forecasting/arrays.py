@@ -157,8 +157,8 @@ class ArrayForecaster:
             )
         errors = []
         for origin in origins:
-            earlier = series_of(s.y[:origin], s.x[:origin, 1:] if s.x.shape[1] > 1 else None)
-            earlier.season = s.season
+            exog = s.x[:origin, 1:] if s.x.shape[1] > 1 else None
+            earlier = series_of(s.y[:origin], exog, s.season)
             model = self._fitted(earlier)
             forecast = np.asarray(model.forecast(earlier, origin, h), dtype=float)[:h]
             errors.append(
