@@ -14,7 +14,7 @@ from millrace.ml.forecasting.metrics import weighted_scores
 from millrace.ml.forecasting.models import Theta
 from millrace.pipelines import steps
 from millrace.pipelines.runners.local import run_local
-from millrace.pipelines.scoring import fold_splits, selection_scores
+from millrace.pipelines.scoring import fold_splits, pick, selection_scores
 
 MODELS = ["naive", "seasonal_naive", "theta", "arima"]
 
@@ -95,3 +95,25 @@ def test_one_unusual_window_cannot_decide_but_every_series_counts() -> None:
     scores = selection_scores(two_series)
     assert min(scores, key=scores.__getitem__) == "steady"
     assert scores["windowed"] == pytest.approx((1.0 + 0.5 * 3 + 0.3 * 3 + 0.2 * 9) / 2)
+
+
+def test_a_fixed_combination_within_one_standard_error_wins_the_tie() -> None:
+    rng = np.random.default_rng(0)
+    combo = rng.uniform(0.5, 1.5, 200)
+    # "dot" is 0.05% better on average but the per-series differences scatter widely:
+    # that lead is noise, and the combination (less variable across windows) is kept.
+    noisy = combo * (1 - 0.0005) + rng.normal(0, 0.05, 200)
+    noisy += combo.mean() * (1 - 0.0005) - noisy.mean()
+    scores = {"stats_mean": combo, "dot": noisy, "naive": combo + 0.5}
+    assert np.mean(noisy) < np.mean(combo)
+    assert pick(scores) == "dot"  # no preference: the best mean
+    assert pick(scores, prefer=["trio_mean", "stats_mean"]) == "stats_mean"
+    # A lead of several standard errors is real, and the single model keeps it.
+    clear = combo - 0.05 + rng.normal(0, 0.01, 200)
+    assert pick({"stats_mean": combo, "dot": clear}, prefer=["stats_mean"]) == "dot"
+    # One series has no spread to judge by: the best score wins.
+    assert pick({"stats_mean": combo[:1], "dot": combo[:1] - 1e-6}, ["stats_mean"]) == "dot"
+    # The best combination is the one compared, and a combination that leads simply wins.
+    both = {"trio_mean": combo + 0.01, "stats_mean": combo, "dot": noisy}
+    assert pick(both, prefer=["trio_mean", "stats_mean"]) == "stats_mean"
+    assert pick({"stats_mean": combo, "dot": combo + 0.1}, ["stats_mean"]) == "stats_mean"

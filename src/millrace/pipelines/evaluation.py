@@ -29,6 +29,7 @@ from millrace.pipelines.artifacts import Evaluation, Prepared, Trained
 from millrace.pipelines.scoring import (
     Preds,
     Windows,
+    choose,
     cv_scores,
     honest_selection,
     mean_forecast,
@@ -65,9 +66,11 @@ def evaluate(
 
     Beside the trained candidates compete the fixed combinations (``COMBINATIONS``) and
     the top-k mean (``ensemble``, members chosen out of fold: ``nested_ensemble``); they
-    are saved beside the evaluation. The champion is then refitted on every row, test
-    included (``final``): the model that is registered and served forecasts from the
-    latest data. Its prediction intervals come from its CV errors (``intervals.json``).
+    are saved beside the evaluation. The champion is the best on the CV windows, or a
+    fixed combination within one standard error of it (``scoring.choose``). It is then
+    refitted on every row, test included (``final``): the model that is registered and
+    served forecasts from the latest data. Its prediction intervals come from its CV
+    errors (``intervals.json``).
     """
     units = series(prepared)
     cfg = prepared.config
@@ -118,7 +121,8 @@ def evaluate(
     scores = cv_scores(windows, preds)
     for name, score in scores.items():
         results[name]["score"] = round(score, 6)
-    champion = min(scores, key=scores.__getitem__)
+    best = min(scores, key=scores.__getitem__)
+    champion = choose(windows, preds, prefer=list(COMBINATIONS))
     records = {**{t.name: t for t in candidates}, **{n: r for n, (r, _) in built.items()}}
     intervals = Intervals.from_residuals(windows.scaled_errors(preds[champion]), prepared.season)
     final = _refit_all_rows(prepared, records[champion], units, out / "final", intervals)
@@ -139,7 +143,11 @@ def evaluate(
         },
         ensemble=built[Ensemble.name][0] if Ensemble.name in built else None,
         combinations=[r for n, (r, _) in built.items() if n != Ensemble.name],
-        selection={"on": windows.metric, **(honest_selection(windows, preds) or {})},
+        selection={
+            "on": windows.metric,
+            "best_cv": best,
+            **(honest_selection(windows, preds, list(COMBINATIONS)) or {}),
+        },
         final=final,
     )
     write_text(out / "evaluation.json", evaluation.model_dump_json(indent=2))
