@@ -6,9 +6,10 @@ Uploads go through ``create_xai_report``, so a partner's report announces itself
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import Response, StreamingResponse
 
 from millrace.exceptions import InvalidInputError, NotFoundError
@@ -65,94 +66,80 @@ def upload(
     return XAIReportResponse.of(row)
 
 
-def _find(
-    wh: WarehouseDep,
-    user: CurrentUser,
-    user_id: str,
-    dataset_id: str,
-    model_id: str,
-    dataset_version: str | None,
-    model_version: str | None,
-    report_type: str | None = None,
-    level: str | None = None,
-) -> list[Report]:
-    owner_id = acting_owner(wh, user, user_id)
-    if report_type is not None and level is not None:
-        _check(report_type, level)
+@dataclass(kw_only=True)
+class XAIScope:
+    """One user's XAI reports for a dataset and model, as the list route's parameters.
+
+    FastAPI reads the fields as parameters (``Depends()`` on the class): the names in the
+    route's path become path parameters, the rest query ones. The types stay plain ``str``
+    because FastAPI resolves a class's annotations without its module's names.
+    """
+
+    user_id: str
+    dataset_id: str
+    model_id: str
+    dataset_version: str | None = None
+    model_version: str | None = None
+
+
+@dataclass(kw_only=True)
+class XAIQuery(XAIScope):
+    """One report of that scope: the single-report routes also name its type and level."""
+
+    report_type: str
+    level: str
+
+
+ScopeDep = Annotated[XAIScope, Depends()]
+QueryDep = Annotated[XAIQuery, Depends()]
+
+
+def _find(wh: WarehouseDep, user: CurrentUser, q: XAIScope) -> list[Report]:
+    owner_id = acting_owner(wh, user, q.user_id)
+    report_type = level = None
+    if isinstance(q, XAIQuery):
+        _check(q.report_type, q.level)
+        report_type, level = q.report_type, q.level
     with read_scope(wh.sessions) as session:
         return find_reports(
             session,
             ReportKind.XAI,
             owner_id,
-            dataset_id,
-            dataset_version=version_number(dataset_version),
-            model_id=model_id,
-            model_version=version_number(model_version),
+            q.dataset_id,
+            dataset_version=version_number(q.dataset_version),
+            model_id=q.model_id,
+            model_version=version_number(q.model_version),
             report_type=report_type,
             level=level,
         )
 
 
-def _newest(found: list[Report], dataset_version: str | None, model_version: str | None) -> Report:
+def _newest(found: list[Report], q: XAIScope) -> Report:
     if not found:
         which = ""
-        if dataset_version or model_version:
+        if q.dataset_version or q.model_version:
             which = (
-                f" for dataset {dataset_version or 'latest'} and model {model_version or 'latest'}"
+                f" for dataset {q.dataset_version or 'latest'}"
+                f" and model {q.model_version or 'latest'}"
             )
         raise NotFoundError(f"XAI report not found{which}")
     return found[0]
 
 
 @router.get("/{user_id}/{dataset_id}/{model_id}", response_model=list[XAIReportResponse])
-def list_(
-    wh: WarehouseDep,
-    user: CurrentUser,
-    user_id: str,
-    dataset_id: str,
-    model_id: str,
-    dataset_version: str | None = None,
-    model_version: str | None = None,
-) -> Any:
-    found = _find(wh, user, user_id, dataset_id, model_id, dataset_version, model_version)
-    return [XAIReportResponse.of(r) for r in found]
+def list_(wh: WarehouseDep, user: CurrentUser, q: ScopeDep) -> Any:
+    return [XAIReportResponse.of(r) for r in _find(wh, user, q)]
 
 
 @router.get(ONE, response_model=XAIReportResponse)
-def get(
-    wh: WarehouseDep,
-    user: CurrentUser,
-    user_id: str,
-    dataset_id: str,
-    model_id: str,
-    report_type: str,
-    level: str,
-    dataset_version: str | None = None,
-    model_version: str | None = None,
-) -> Any:
-    found = _find(
-        wh, user, user_id, dataset_id, model_id, dataset_version, model_version, report_type, level
-    )
-    return XAIReportResponse.of(_newest(found, dataset_version, model_version))
+def get(wh: WarehouseDep, user: CurrentUser, q: QueryDep) -> Any:
+    return XAIReportResponse.of(_newest(_find(wh, user, q), q))
 
 
 @router.get(ONE + "/view", response_class=Response)
-def view(
-    wh: WarehouseDep,
-    user: CurrentUser,
-    user_id: str,
-    dataset_id: str,
-    model_id: str,
-    report_type: str,
-    level: str,
-    dataset_version: str | None = None,
-    model_version: str | None = None,
-) -> StreamingResponse:
+def view(wh: WarehouseDep, user: CurrentUser, q: QueryDep) -> StreamingResponse:
     """The HTML, sandboxed: it is someone else's markup served on this origin."""
-    found = _find(
-        wh, user, user_id, dataset_id, model_id, dataset_version, model_version, report_type, level
-    )
-    key = _newest(found, dataset_version, model_version).storage_key
+    key = _newest(_find(wh, user, q), q).storage_key
     if key is None:
         raise NotFoundError("the XAI report has no HTML")
     return StreamingResponse(
@@ -161,28 +148,16 @@ def view(
 
 
 @router.delete(ONE)
-def delete(
-    wh: WarehouseDep,
-    user: CurrentUser,
-    user_id: str,
-    dataset_id: str,
-    model_id: str,
-    report_type: str,
-    level: str,
-    dataset_version: str | None = None,
-    model_version: str | None = None,
-) -> dict[str, Any]:
-    found = _find(
-        wh, user, user_id, dataset_id, model_id, dataset_version, model_version, report_type, level
-    )
-    delete_reports(wh, [_newest(found, dataset_version, model_version).report_id])
+def delete(wh: WarehouseDep, user: CurrentUser, q: QueryDep) -> dict[str, Any]:
+    delete_reports(wh, [_newest(_find(wh, user, q), q).report_id])
+    # Spelled out, not ``asdict(q)``: the seed's clients get the keys in the seed's order.
     return {
         "message": "XAI report deleted successfully",
-        "user_id": user_id,
-        "dataset_id": dataset_id,
-        "model_id": model_id,
-        "report_type": report_type,
-        "level": level,
-        "dataset_version": dataset_version,
-        "model_version": model_version,
+        "user_id": q.user_id,
+        "dataset_id": q.dataset_id,
+        "model_id": q.model_id,
+        "report_type": q.report_type,
+        "level": q.level,
+        "dataset_version": q.dataset_version,
+        "model_version": q.model_version,
     }
