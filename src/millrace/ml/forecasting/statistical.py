@@ -102,8 +102,10 @@ class _StatsForecast(Forecaster):
         self._fitted = {s.unit: f for s, f in zip(units, fitted, strict=True)}
         self._histories = {s.unit: y for s, y in zip(units, histories, strict=True)}
         if not specs:
+            # A series that fell back to the naive model has no spec (None in JSON): its
+            # later fits search again, and the panel's other series keep theirs.
             found = {_unit_key(s): self.spec_of(f) for s, f in zip(units, fitted, strict=True)}
-            if all(v is not None for v in found.values()):
+            if any(v is not None for v in found.values()):
                 self.params["specs"] = found
 
     def forecast(self, s: SeriesArrays, origin: int, h: int) -> np.ndarray:
@@ -111,8 +113,14 @@ class _StatsForecast(Forecaster):
         history = s.y[:origin][-_STATS_HISTORY:]
         if np.array_equal(history, self._histories.get(s.unit)):
             # The very rows it was fitted on: its state already ends there.
-            return np.asarray(fitted.predict(h=h)["mean"], dtype=float)
-        return np.asarray(fitted.forward(y=history, h=h)["mean"], dtype=float)
+            out = np.asarray(fitted.predict(h=h)["mean"], dtype=float)
+        else:
+            out = np.asarray(fitted.forward(y=history, h=h)["mean"], dtype=float)
+        if not np.isfinite(out).all():
+            # A fit on a handful of rows can come back with NaN coefficients (ARIMA on
+            # two points): that series gets the naive forecast, not a NaN in the panel.
+            return np.repeat(history[-1], h)
+        return out
 
 
 def _unit_key(s: SeriesArrays) -> str:
@@ -155,7 +163,10 @@ class ETS(_StatsForecast):
 
     @classmethod
     def spec_of(cls, fitted: Any) -> Spec | None:
-        components = str(fitted.model_["components"])  # error, trend, season, damped
+        model = getattr(fitted, "model_", None)
+        if not isinstance(model, dict) or "components" not in model:
+            return None  # the naive fallback of a series too short for ETS
+        components = str(model["components"])  # error, trend, season, damped
         return {"model": components[:3], "damped": components[3] == "D"}
 
 
