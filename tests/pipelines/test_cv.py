@@ -17,6 +17,7 @@ from millrace.ml.forecasting.models import MODELS, SeriesArrays
 from millrace.pipelines import steps
 from millrace.pipelines.runners.local import run_local
 from millrace.pipelines.scoring import Windows, nested_ensemble
+from tests.pipelines.conftest import write_competition_panel
 
 H, W = 6, 12
 
@@ -204,14 +205,9 @@ def test_a_panel_keeps_a_series_with_fewer_rows_than_two_horizons(tmp_path: Path
     keys = sorted((k for k in m1.keys() if m1[k].type == "quarterly"), key=lambda k: len(m1[k].x))  # noqa: SIM118
     keys = keys[:3] + keys[-3:]
     assert len(m1[keys[0]].x) == 10 and int(m1[keys[0]].h) == 8
-    train, test = [], []
-    for k in keys:
-        y, yy = np.asarray(m1[k].x, dtype=float), np.asarray(m1[k].xx, dtype=float)
-        t = pd.date_range("1980-03-31", periods=len(y) + len(yy), freq="QE-DEC")
-        train.append(pd.DataFrame({"id": str(m1[k].sn), "time": t[: len(y)], "y": y}))
-        test.append(pd.DataFrame({"id": str(m1[k].sn), "time": t[len(y) :], "y": yy}))
-    pd.concat(train).to_csv(tmp_path / "m1q.csv", index=False)
-    pd.concat(test).to_csv(tmp_path / "m1q_test.csv", index=False)
+    series = [m1[k] for k in keys]
+    test = tmp_path / "m1q_test.csv"
+    write_competition_panel(tmp_path / "m1q.csv", series, "1980-03-31", "QE-DEC", test)
     cfg = PreprocessConfig(target="y", id_col="id", horizon=8, input_seq_len=4)
     models = ["naive", "ets", "theta", "arima"]
     run = run_local(
@@ -219,7 +215,7 @@ def test_a_panel_keeps_a_series_with_fewer_rows_than_two_horizons(tmp_path: Path
         cfg,
         tmp_path / "w",
         name="m1q",
-        test=tmp_path / "m1q_test.csv",
+        test=test,
         models=models,
     )
     assert run.evaluation is not None and not run.failed
@@ -228,16 +224,14 @@ def test_a_panel_keeps_a_series_with_fewer_rows_than_two_horizons(tmp_path: Path
         result = run.evaluation.candidates[name]
         assert all(np.isfinite(s["test"]["mase"]) for s in result["series"].values()), name
     lines = [json.loads(x) for x in (tmp_path / "w/inference/m1q.jsonl").read_text().splitlines()]
-    assert {x["series"] for x in lines} == {str(m1[k].sn) for k in keys}
+    assert {x["series"] for x in lines} == {str(s.sn) for s in series}
     assert all(np.isfinite(x["prediction"]) for x in lines)
     # One row fewer before the validation window is refused, with the reason.
-    pd.concat(train)[lambda f: f["id"] != str(m1[keys[0]].sn)].pipe(
-        lambda f: pd.concat([f, train[0].iloc[1:]])
-    ).to_csv(tmp_path / "short.csv", index=False)
+    frame = pd.read_csv(tmp_path / "m1q.csv")
+    first = frame.index[frame["id"] == str(series[0].sn)][0]
+    frame.drop(index=first).to_csv(tmp_path / "short.csv", index=False)
     with pytest.raises(InvalidInputError, match="9 points; at least 10 are needed"):
-        steps.preprocess(
-            tmp_path / "short.csv", cfg, tmp_path / "w2", test=tmp_path / "m1q_test.csv"
-        )
+        steps.preprocess(tmp_path / "short.csv", cfg, tmp_path / "w2", test=test)
 
 
 def test_a_quarterly_test_file_stepping_by_91_days_is_accepted(tmp_path: Path) -> None:
