@@ -165,7 +165,8 @@ GOOD = pd.DataFrame(
         (GOOD.iloc[::-1], "not in order"),
         (pd.concat([GOOD, GOOD.iloc[[5]]]).sort_values("time"), "duplicate timestamps"),
         (GOOD.drop(index=range(10, 200, 7)), "irregular time steps"),
-        (GOOD.head(35), "at least 36"),  # three horizons of 12
+        # Validation and test windows of 12 after two fitted rows (data.LEAST_FIT_ROWS).
+        (GOOD.head(25), "25 points; at least 26"),
         (GOOD.assign(y=GOOD["y"].astype(object).where(GOOD.index != 7, "high")), "non-numeric"),
         (GOOD.assign(y=np.nan), "no numeric values"),
     ],
