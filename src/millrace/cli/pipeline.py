@@ -172,6 +172,12 @@ def run(
         table.caption = f"errors: the mean over {n_series} series (target x id)"
     console.print(table)
     selection = result.evaluation.selection or {}
+    leader, champion = selection.get("best_cv"), result.evaluation.champion
+    if leader and leader != champion:  # scoring.pick: the tie went to a combination
+        console.print(
+            f"{leader} led the CV windows, within one standard error of {champion}: "
+            "a fixed combination keeps such a tie."
+        )
     if "mase" in selection:
         console.print(
             f"Chosen on {selection['on']}; choosing on CV windows it was not made on scored "
