@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from millrace.atomic import replacing_dir, write_text
 from millrace.ml.forecasting import intervals as intervals_file
 from millrace.ml.forecasting.intervals import Intervals
@@ -29,11 +31,11 @@ from millrace.pipelines.artifacts import Evaluation, Prepared, Trained
 from millrace.pipelines.scoring import (
     Preds,
     Windows,
-    choose,
-    cv_scores,
+    cv_series_scores,
     honest_selection,
     mean_forecast,
     nested_ensemble,
+    pick,
 )
 from millrace.pipelines.steps import (
     _backtests,
@@ -67,7 +69,7 @@ def evaluate(
     Beside the trained candidates compete the fixed combinations (``COMBINATIONS``) and
     the top-k mean (``ensemble``, members chosen out of fold: ``nested_ensemble``); they
     are saved beside the evaluation. The champion is the best on the CV windows, or a
-    fixed combination within one standard error of it (``scoring.choose``). It is then
+    fixed combination within one standard error of it (``scoring.pick``). It is then
     refitted on every row, test included (``final``): the model that is registered and
     served forecasts from the latest data. Its prediction intervals come from its CV
     errors (``intervals.json``).
@@ -118,11 +120,12 @@ def evaluate(
             "train_seconds": round(sum(results[m]["train_seconds"] for m in members), 3),
             "members": members,
         }
-    scores = cv_scores(windows, preds)
+    per_series = cv_series_scores(windows, preds)  # scored once: the scores and the pick
+    scores = {name: float(np.mean(v)) for name, v in per_series.items()}
     for name, score in scores.items():
         results[name]["score"] = round(score, 6)
     best = min(scores, key=scores.__getitem__)
-    champion = choose(windows, preds, prefer=list(COMBINATIONS))
+    champion = pick(per_series, prefer=list(COMBINATIONS))
     records = {**{t.name: t for t in candidates}, **{n: r for n, (r, _) in built.items()}}
     intervals = Intervals.from_residuals(windows.scaled_errors(preds[champion]), prepared.season)
     final = _refit_all_rows(prepared, records[champion], units, out / "final", intervals)

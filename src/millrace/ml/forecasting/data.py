@@ -283,8 +283,7 @@ def _series(
                 f"{path.name} has {len(out)} points; a test file needs at least the "
                 f"horizon ({cfg.horizon})"
             )
-    elif len(out) < (parts - 1) * cfg.horizon + LEAST_FIT_ROWS:
-        least = (parts - 1) * cfg.horizon + LEAST_FIT_ROWS
+    elif len(out) < (least := (parts - 1) * cfg.horizon + LEAST_FIT_ROWS):
         what = "train, validation and test" if parts == 3 else "train and validation"
         raise InvalidInputError(
             f"the series has {len(out)} points; at least {least} are needed for {what} "
